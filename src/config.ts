@@ -1,0 +1,98 @@
+/**
+ * Configuration in two steps: read raw values from the environment and an
+ * optional JSON file, then build one typed, frozen object. Environment wins
+ * over the file; command-line flags win over both.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+const Schema = z.object({
+  host: z.string().default('127.0.0.1'),
+  port: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** The public URL clients reach Starling at; defaults to http://host:port. */
+  publicUrl: z.string().url().optional(),
+  dataDir: z.string().default('./data'),
+  nodeId: z.coerce.number().int().min(0).max(1023).default(0),
+  instanceTitle: z.string().default('Starling'),
+  instanceDescription: z.string().default('A microblogging server that does not go down.'),
+  contactEmail: z.string().default(''),
+  registrationsOpen: z.boolean().default(true),
+  /** Authors with at least this many followers are merged into home timelines on read instead of fanned out on write. */
+  fanoutThreshold: z.coerce.number().int().min(1).default(10_000),
+  rateLimit: z
+    .object({
+      /** Requests per window per token (or per IP for anonymous requests). 0 turns rate limiting off. */
+      max: z.coerce.number().int().min(0).default(300),
+      windowSeconds: z.coerce.number().int().min(1).default(300),
+    })
+    .default({ max: 300, windowSeconds: 300 }),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Trust X-Forwarded-For from a load balancer in front (cluster mode behind HAProxy). */
+  trustProxy: z.boolean().default(false),
+  /** Body size limit in bytes. */
+  bodyLimit: z.coerce.number().int().min(1024).default(1_048_576),
+});
+
+export type Config = Readonly<z.infer<typeof Schema>> & { readonly publicUrl: string; readonly domain: string; readonly databaseFile: string };
+
+/** Environment variable → config key. Documented in the README. */
+const ENV: Record<string, string> = {
+  HOST: 'host',
+  PORT: 'port',
+  STARLING_PUBLIC_URL: 'publicUrl',
+  STARLING_DATA_DIR: 'dataDir',
+  STARLING_NODE_ID: 'nodeId',
+  STARLING_INSTANCE_TITLE: 'instanceTitle',
+  STARLING_CONTACT_EMAIL: 'contactEmail',
+  STARLING_REGISTRATIONS_OPEN: 'registrationsOpen',
+  STARLING_FANOUT_THRESHOLD: 'fanoutThreshold',
+  STARLING_LOG_LEVEL: 'logLevel',
+  STARLING_BODY_LIMIT: 'bodyLimit',
+  STARLING_TRUST_PROXY: 'trustProxy',
+};
+
+const BOOLEAN_KEYS = ['registrationsOpen', 'trustProxy'];
+
+export function readEnv(env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(ENV)) if (env[name] !== undefined && env[name] !== '') out[key] = env[name];
+  if (env.STARLING_RATE_LIMIT_MAX || env.STARLING_RATE_LIMIT_WINDOW) {
+    out.rateLimit = { max: env.STARLING_RATE_LIMIT_MAX ?? 300, windowSeconds: env.STARLING_RATE_LIMIT_WINDOW ?? 300 };
+  }
+  for (const key of BOOLEAN_KEYS) {
+    if (out[key] !== undefined) out[key] = !['0', 'false', 'no', 'off'].includes(String(out[key]).toLowerCase());
+  }
+  return out;
+}
+
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Record<string, unknown> } = {}): Config {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? env.STARLING_CONFIG ?? (existsSync('starling.json') ? 'starling.json' : undefined);
+  let fromFile: Record<string, unknown> = {};
+  if (file) {
+    try {
+      fromFile = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new Error(`cannot read config file ${file}: ${(err as Error).message}`);
+    }
+  }
+  const merged = { ...fromFile, ...readEnv(env), ...stripUndefined(opts.overrides ?? {}) };
+  const parsed = Schema.safeParse(merged);
+  if (!parsed.success) {
+    throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const c = parsed.data;
+  const publicUrl = (c.publicUrl ?? `http://${c.host.includes(':') ? `[${c.host}]` : c.host}:${c.port}`).replace(/\/+$/, '');
+  return Object.freeze({
+    ...c,
+    dataDir: resolve(c.dataDir),
+    publicUrl,
+    domain: new URL(publicUrl).host,
+    databaseFile: join(resolve(c.dataDir), 'starling.sqlite'),
+  });
+}
+
+function stripUndefined(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}

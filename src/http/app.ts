@@ -1,0 +1,81 @@
+/**
+ * The Fastify application: body parsers that accept what Mastodon clients
+ * send, authentication, rate limits, the error format, and the routes.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import formbody from '@fastify/formbody';
+import multipart from '@fastify/multipart';
+import rateLimit from '@fastify/rate-limit';
+import { parse as parseQuery } from 'node:querystring';
+import { StarlingError } from '../domain/errors.js';
+import type { AppContext } from '../services/context.js';
+import { sha256 } from '../services/auth.js';
+import { authPlugin } from './auth.js';
+import { installErrorHandler } from './error-handler.js';
+import { normaliseFormBody } from './validation.js';
+import { mastodonRoutes } from './mastodon/index.js';
+import { oauthRoutes } from './oauth/index.js';
+
+export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.log as FastifyBaseLogger,
+    bodyLimit: ctx.config.bodyLimit,
+    trustProxy: ctx.config.trustProxy,
+    genReqId: () => ctx.ids.next(),
+    requestIdHeader: false,
+    // Clients put arrays in the query as `types[]=a&types[]=b`.
+    routerOptions: { querystringParser: (s: string) => normaliseFormBody(parseQuery(s) as Record<string, unknown>), ignoreTrailingSlash: true },
+  });
+  installErrorHandler(app);
+
+  // JSON: an empty body is an empty object (some clients send Content-Type without a body on POST actions).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body).trim();
+    if (text === '') return done(null, {});
+    try {
+      const value = JSON.parse(text);
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+        return done(new StarlingError('invalid_json', 'Request body must be a JSON object'), undefined);
+      }
+      done(null, value);
+    } catch {
+      done(new StarlingError('invalid_json'), undefined);
+    }
+  });
+  await app.register(formbody, { parser: (s) => normaliseFormBody(parseQuery(s) as Record<string, unknown>) });
+  await app.register(multipart, { attachFieldsToBody: 'keyValues', limits: { fileSize: ctx.config.bodyLimit, fields: 200, files: 4 } });
+  app.addHook('preValidation', async (req) => {
+    if (req.isMultipart() && req.body && typeof req.body === 'object') {
+      req.body = normaliseFormBody(req.body as Record<string, unknown>);
+    }
+  });
+
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('Referrer-Policy', 'same-origin');
+  });
+
+  await app.register(authPlugin, { ctx });
+
+  if (ctx.config.rateLimit.max > 0) {
+    await app.register(rateLimit, {
+      global: true,
+      max: ctx.config.rateLimit.max,
+      timeWindow: ctx.config.rateLimit.windowSeconds * 1000,
+      // Per token when there is one (a person on many IPs is one person), else per IP.
+      keyGenerator: (req) => (req.headers.authorization ? `t:${sha256(req.headers.authorization).slice(0, 24)}` : `ip:${req.ip}`),
+      allowList: (req) => req.url === '/health' || req.url.startsWith('/api/v1/streaming/health'),
+      errorResponseBuilder: (_req, context) => {
+        const err = new StarlingError('rate_limited');
+        (err as unknown as { statusCode: number }).statusCode = context.statusCode;
+        return err;
+      },
+      addHeaders: { 'x-ratelimit-limit': true, 'x-ratelimit-remaining': true, 'x-ratelimit-reset': true, 'retry-after': true },
+    });
+  }
+
+  await app.register(oauthRoutes, { ctx });
+  await app.register(mastodonRoutes, { ctx });
+  return app;
+}

@@ -1,0 +1,39 @@
+/**
+ * One place that turns any failure into Mastodon's `{"error": "..."}`: our
+ * own errors carry safe text; Fastify's (bad JSON, body too large, rate
+ * limit) are mapped to theirs; anything else is a 500 whose cause is logged
+ * and never sent.
+ */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { StarlingError, ERRORS } from '../domain/errors.js';
+
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | StarlingError | Error, req, reply) => {
+    if (err instanceof StarlingError) {
+      if (err.status >= 500) req.log.error({ err }, 'request failed');
+      return reply.code(err.status).send({ error: err.message, ...(err.details ?? {}) });
+    }
+    const fe = err as FastifyError;
+    const status = fe.statusCode ?? 500;
+    if (status === 429) return reply.code(429).send({ error: ERRORS.rate_limited.message });
+    if (fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) {
+      return reply.code(400).send({ error: ERRORS.invalid_json.message });
+    }
+    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fe.code === 'FST_REQ_FILE_TOO_LARGE' || status === 413) {
+      return reply.code(413).send({ error: ERRORS.payload_too_large.message });
+    }
+    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || status === 415) {
+      return reply.code(415).send({ error: ERRORS.unsupported_media_type.message });
+    }
+    if (status >= 400 && status < 500) {
+      // Fastify's own client errors (empty JSON body, bad content length, multipart limits): their text is safe.
+      return reply.code(status).send({ error: err.message || ERRORS.bad_request.message });
+    }
+    req.log.error({ err }, 'unhandled error');
+    return reply.code(500).send({ error: ERRORS.internal.message });
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ error: ERRORS.route_not_found.message });
+  });
+}

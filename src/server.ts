@@ -1,0 +1,77 @@
+/**
+ * Starting and stopping one Starling node: open and migrate the database,
+ * build the context, start the job worker, listen. Used by the CLI and by
+ * tests (which start real servers on ephemeral ports).
+ */
+import pino, { type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { openSqlite, migrateToLatest, type OpenedDatabase } from './store/db.js';
+import { createIdGenerator } from './domain/ids.js';
+import type { AppContext } from './services/context.js';
+import type { Urls } from './domain/entities.js';
+import { startJobWorker, type JobWorker } from './services/jobs.js';
+import { jobHandlers } from './services/job-handlers.js';
+import { buildApp } from './http/app.js';
+
+export interface RunningServer {
+  readonly app: FastifyInstance;
+  readonly ctx: AppContext;
+  readonly worker: JobWorker;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export function createLogger(config: Config): Logger {
+  return pino({ level: config.logLevel, base: { node: config.nodeId } });
+}
+
+export async function openContext(config: Config, log: Logger = createLogger(config)): Promise<{ ctx: AppContext; database: OpenedDatabase; worker: JobWorker }> {
+  const database = openSqlite(config.databaseFile);
+  const { applied } = await migrateToLatest(database.db);
+  if (applied.length) log.info({ migrations: applied }, 'database migrated');
+  const urls: Urls = { base: config.publicUrl, domain: config.domain };
+  let worker: JobWorker | null = null;
+  const ctx: AppContext = {
+    config,
+    db: database.db,
+    ids: createIdGenerator(config.nodeId),
+    log,
+    urls,
+    kickJobs: () => worker?.kick(),
+    now: () => new Date(),
+  };
+  worker = startJobWorker(ctx, jobHandlers);
+  return { ctx, database, worker };
+}
+
+export async function startServer(config: Config, log?: Logger): Promise<RunningServer> {
+  const { ctx, database, worker } = await openContext(config, log);
+  const app = await buildApp(ctx);
+  const address = await app.listen({ host: config.host, port: config.port });
+  const port = (app.server.address() as { port: number }).port;
+  // With an ephemeral port and no configured public URL, the URL is known only now.
+  if (config.publicUrl.endsWith(':0')) {
+    const base = config.publicUrl.replace(/:0$/, `:${port}`);
+    Object.assign(ctx.urls, { base, domain: new URL(base).host });
+  }
+  ctx.log.info(
+    { address, url: ctx.urls.base, dataDir: config.dataDir },
+    `Starling listening on ${ctx.urls.base} — create the first admin with: npx starling admin create --username NAME --email ADDRESS`,
+  );
+  let closing: Promise<void> | null = null;
+  return {
+    app,
+    ctx,
+    worker,
+    url: ctx.urls.base,
+    close() {
+      closing ??= (async () => {
+        await app.close();
+        await worker.stop();
+        await database.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,24 @@
+/**
+ * The application context: built once from configuration, passed down to
+ * every service and route, disposed on shutdown. No module-level singletons,
+ * so tests can run several servers in one process.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Db } from '../store/db.js';
+import type { IdGenerator } from '../domain/ids.js';
+import type { Urls } from '../domain/entities.js';
+
+export interface AppContext {
+  readonly config: Config;
+  readonly db: Db;
+  readonly ids: IdGenerator;
+  readonly log: Logger;
+  /** Public URLs; fixed once the server knows its port. */
+  readonly urls: Urls;
+  /** Wakes the job worker after a commit that queued work, so fan-out starts at once. */
+  readonly kickJobs: () => void;
+  readonly now: () => Date;
+}
+
+export const nowIso = (ctx: Pick<AppContext, 'now'>) => ctx.now().toISOString();

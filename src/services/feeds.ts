@@ -1,0 +1,105 @@
+/**
+ * Home feeds. Ordinary authors' statuses are pushed into each follower's
+ * home_feed by a job (fan-out on write); authors with very many followers are
+ * 'pull' and merged into home timelines on read (timelines.ts), so one
+ * celebrity post is not 100,000 inserts. A feed holds only derived data and
+ * can always be rebuilt from statuses and follows.
+ */
+import { sql } from 'kysely';
+import type { AppContext } from './context.js';
+
+/** How many recent statuses of a newly followed account enter the follower's feed. */
+const MERGE_DEPTH = 100;
+
+export async function fanOut(ctx: AppContext, statusId: string): Promise<void> {
+  const s = await ctx.db.selectFrom('statuses').selectAll().where('id', '=', statusId).executeTakeFirst();
+  if (!s || s.deleted_at) return;
+  let reblogAuthor: string | null = null;
+  if (s.reblog_of_id) {
+    const original = await ctx.db.selectFrom('statuses').select(['account_id', 'deleted_at']).where('id', '=', s.reblog_of_id).executeTakeFirst();
+    if (!original || original.deleted_at) return;
+    reblogAuthor = original.account_id;
+  }
+  await ctx.db.transaction().execute(async (trx) => {
+    if (s.visibility === 'direct') {
+      // Direct statuses reach only the people they mention.
+      await sql`
+        INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
+        SELECT m.account_id, ${s.id}, ${s.account_id}, NULL FROM mentions m WHERE m.status_id = ${s.id}
+        ON CONFLICT DO NOTHING`.execute(trx);
+      return;
+    }
+    if (s.distribution === 'push') {
+      // A reply to someone else reaches only followers who also follow that someone (Mastodon's rule),
+      // a reblog only followers who want reblogs from this account and did not write the original.
+      const replyFilter =
+        s.in_reply_to_account_id && s.in_reply_to_account_id !== s.account_id
+          ? sql`AND (f.account_id = ${s.in_reply_to_account_id} OR EXISTS (SELECT 1 FROM follows f2 WHERE f2.account_id = f.account_id AND f2.target_account_id = ${s.in_reply_to_account_id}))`
+          : sql``;
+      const reblogFilter = reblogAuthor ? sql`AND f.show_reblogs = 1 AND f.account_id <> ${reblogAuthor}` : sql``;
+      await sql`
+        INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
+        SELECT f.account_id, ${s.id}, ${s.account_id}, ${reblogAuthor} FROM follows f
+        WHERE f.target_account_id = ${s.account_id} ${replyFilter} ${reblogFilter}
+        ON CONFLICT DO NOTHING`.execute(trx);
+    }
+    // Followers who asked to be notified of this account's posts.
+    if (!s.reblog_of_id && !s.in_reply_to_id) {
+      const now = ctx.now().toISOString();
+      const subscribers = await trx.selectFrom('follows').select('account_id').where('target_account_id', '=', s.account_id).where('notify', '=', 1).execute();
+      for (const sub of subscribers) {
+        await trx
+          .insertInto('notifications')
+          .values({ id: ctx.ids.next(), account_id: sub.account_id, from_account_id: s.account_id, type: 'status', status_id: s.id, dedupe_key: `status:${s.account_id}:${s.id}`, created_at: now })
+          .onConflict((oc) => oc.columns(['account_id', 'dedupe_key']).doNothing())
+          .execute();
+      }
+    }
+  });
+}
+
+export async function unfanOut(ctx: AppContext, statusId: string): Promise<void> {
+  await ctx.db.deleteFrom('home_feed').where('status_id', '=', statusId).execute();
+}
+
+/** After a follow: the followee's recent statuses enter the follower's feed. */
+export async function mergeInto(ctx: AppContext, accountId: string, targetId: string): Promise<void> {
+  const following = await ctx.db.selectFrom('follows').select('id').where('account_id', '=', accountId).where('target_account_id', '=', targetId).executeTakeFirst();
+  if (!following) return; // unfollowed again before the job ran
+  await sql`
+    INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
+    SELECT ${accountId}, s.id, s.account_id, o.account_id FROM statuses s
+    LEFT JOIN statuses o ON o.id = s.reblog_of_id
+    WHERE s.account_id = ${targetId} AND s.deleted_at IS NULL AND s.visibility IN ('public', 'unlisted', 'private')
+      AND (s.in_reply_to_account_id IS NULL OR s.in_reply_to_account_id = s.account_id OR s.in_reply_to_account_id = ${accountId})
+      AND (o.account_id IS NULL OR o.account_id <> ${accountId})
+    ORDER BY s.id DESC LIMIT ${MERGE_DEPTH}
+    ON CONFLICT DO NOTHING`.execute(ctx.db);
+}
+
+/** After an unfollow or block: the target's statuses and reblogs leave the feed. */
+export async function unmergeFrom(ctx: AppContext, accountId: string, targetId: string): Promise<void> {
+  const following = await ctx.db.selectFrom('follows').select('id').where('account_id', '=', accountId).where('target_account_id', '=', targetId).executeTakeFirst();
+  if (following) return; // followed again before the job ran
+  await ctx.db.deleteFrom('home_feed').where('account_id', '=', accountId).where('author_id', '=', targetId).execute();
+}
+
+/** Rebuilds one account's feed from statuses and follows: its own statuses, then each followee's recent ones. */
+export async function rebuildFeed(ctx: AppContext, accountId: string): Promise<void> {
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('home_feed').where('account_id', '=', accountId).execute();
+    await sql`
+      INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
+      SELECT ${accountId}, s.id, s.account_id, o.account_id FROM statuses s
+      LEFT JOIN statuses o ON o.id = s.reblog_of_id
+      WHERE s.account_id = ${accountId} AND s.deleted_at IS NULL
+      ORDER BY s.id DESC LIMIT ${MERGE_DEPTH * 4}`.execute(trx);
+    await sql`
+      INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
+      SELECT ${accountId}, m.status_id, s.account_id, NULL FROM mentions m JOIN statuses s ON s.id = m.status_id
+      WHERE m.account_id = ${accountId} AND s.visibility = 'direct' AND s.deleted_at IS NULL
+      ON CONFLICT DO NOTHING`.execute(trx);
+  });
+  const followees = await ctx.db.selectFrom('follows').select('target_account_id').where('account_id', '=', accountId).execute();
+  for (const f of followees) await mergeInto(ctx, accountId, f.target_account_id);
+}

@@ -1,0 +1,179 @@
+/**
+ * Background work from a durable job table. A job is inserted in the same
+ * transaction as the change that needs it, so a crash loses none; a worker
+ * claims jobs with a lease, so a crash mid-job means the job runs again
+ * after the lease expires. Every handler is written to be harmless when run
+ * twice (inserts ignore duplicates, deletes of missing rows do nothing).
+ */
+import { sql, type Transaction } from 'kysely';
+import type { Database } from '../store/schema.js';
+import type { AppContext } from './context.js';
+
+export type JobType = 'fanout' | 'unfanout' | 'notify' | 'feed.merge' | 'feed.unmerge';
+
+export interface JobPayloads {
+  /** Deliver a new status into followers' home feeds (and mentioned accounts'). */
+  fanout: { statusId: string };
+  /** Remove a deleted status from every home feed. */
+  unfanout: { statusId: string };
+  /** Create a notification. */
+  notify: { accountId: string; fromAccountId: string; type: 'mention' | 'status' | 'reblog' | 'follow' | 'follow_request' | 'favourite' | 'update'; statusId: string | null };
+  /** After a follow: bring the followee's recent statuses into the follower's feed. */
+  'feed.merge': { accountId: string; targetAccountId: string };
+  /** After an unfollow or block: take the target's statuses out of the feed. */
+  'feed.unmerge': { accountId: string; targetAccountId: string };
+}
+
+export type JobHandler<T extends JobType> = (ctx: AppContext, payload: JobPayloads[T]) => Promise<void>;
+export type JobHandlers = { [T in JobType]: JobHandler<T> };
+
+const LEASE_MS = 60_000;
+const MAX_ATTEMPTS = 10;
+
+export async function enqueue<T extends JobType>(
+  ctx: Pick<AppContext, 'ids' | 'now'>,
+  trx: Transaction<Database>,
+  type: T,
+  payload: JobPayloads[T],
+  delayMs = 0,
+): Promise<void> {
+  const now = ctx.now();
+  await trx
+    .insertInto('jobs')
+    .values({
+      id: ctx.ids.next(),
+      type,
+      payload: JSON.stringify(payload),
+      run_at: new Date(now.getTime() + delayMs).toISOString(),
+      created_at: now.toISOString(),
+      locked_until: null,
+      last_error: null,
+    })
+    .execute();
+}
+
+/** Claims up to `limit` due jobs under a lease. One statement, so two workers never claim the same job. */
+async function claim(ctx: AppContext, limit: number) {
+  const now = ctx.now();
+  const nowIso = now.toISOString();
+  const lease = new Date(now.getTime() + LEASE_MS).toISOString();
+  const due = ctx.db
+    .selectFrom('jobs')
+    .select('id')
+    .where('run_at', '<=', nowIso)
+    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', nowIso)]))
+    .orderBy('run_at')
+    .orderBy('id')
+    .limit(limit);
+  return ctx.db
+    .updateTable('jobs')
+    .set({ locked_until: lease, attempts: sql`attempts + 1` })
+    .where('id', 'in', due)
+    .returningAll()
+    .execute();
+}
+
+export interface JobWorker {
+  kick(): void;
+  /** Runs until no job is due; for tests and the CLI. */
+  drain(): Promise<number>;
+  stop(): Promise<void>;
+  backlog(): Promise<{ pending: number; oldestAgeMs: number | null }>;
+}
+
+export function startJobWorker(ctx: AppContext, handlers: JobHandlers, opts: { pollMs?: number; batch?: number } = {}): JobWorker {
+  const pollMs = opts.pollMs ?? 1000;
+  const batch = opts.batch ?? 50;
+  let stopped = false;
+  let running: Promise<number> | null = null;
+  let again = false;
+  let timer: NodeJS.Timeout | null = null;
+
+  async function runOnce(): Promise<number> {
+    let done = 0;
+    for (;;) {
+      const jobs = await claim(ctx, batch);
+      if (jobs.length === 0) return done;
+      for (const job of jobs) {
+        if (stopped) return done;
+        try {
+          const handler = handlers[job.type as JobType] as JobHandler<JobType> | undefined;
+          if (!handler) throw new Error(`unknown job type ${job.type}`);
+          await handler(ctx, JSON.parse(job.payload));
+          await ctx.db.deleteFrom('jobs').where('id', '=', job.id).execute();
+          done++;
+        } catch (err) {
+          const attempts = job.attempts;
+          ctx.log.error({ err, job: { id: job.id, type: job.type, attempts } }, 'job failed');
+          if (attempts >= MAX_ATTEMPTS) {
+            // Kept, not deleted: a dead job is evidence. It is parked far in the future.
+            await ctx.db.updateTable('jobs').set({ last_error: String(err), run_at: '9999-12-31T00:00:00.000Z', locked_until: null }).where('id', '=', job.id).execute();
+          } else {
+            const backoff = Math.min(60_000, 500 * 2 ** attempts);
+            await ctx.db
+              .updateTable('jobs')
+              .set({ last_error: String(err), run_at: new Date(ctx.now().getTime() + backoff).toISOString(), locked_until: null })
+              .where('id', '=', job.id)
+              .execute();
+          }
+        }
+      }
+    }
+  }
+
+  function run(): Promise<number> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = runOnce()
+      .catch((err) => {
+        ctx.log.error({ err }, 'job worker error');
+        return 0;
+      })
+      .finally(() => {
+        running = null;
+        if (again && !stopped) {
+          again = false;
+          void run();
+        }
+      });
+    return running;
+  }
+
+  const tick = () => {
+    if (stopped) return;
+    void run().finally(() => {
+      if (!stopped) timer = setTimeout(tick, pollMs);
+    });
+  };
+  timer = setTimeout(tick, 0);
+
+  return {
+    kick() {
+      if (!stopped) setImmediate(() => void run());
+    },
+    async drain() {
+      let total = 0;
+      for (;;) {
+        while (running) await running;
+        const n = await run();
+        total += n;
+        if (n === 0 && !running) return total;
+      }
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      while (running) await running;
+    },
+    async backlog() {
+      const row = await ctx.db
+        .selectFrom('jobs')
+        .select((eb) => [eb.fn.countAll<number>().as('pending'), eb.fn.min('created_at').as('oldest')])
+        .where('run_at', '<', '9999')
+        .executeTakeFirstOrThrow();
+      return { pending: Number(row.pending), oldestAgeMs: row.oldest ? ctx.now().getTime() - Date.parse(String(row.oldest)) : null };
+    },
+  };
+}

@@ -1,0 +1,206 @@
+/**
+ * Reading timelines and status lists. Each query returns a page of status
+ * rows, newest first, already filtered to what the viewer may see; the HTTP
+ * layer renders them with views.ts and writes Link headers.
+ */
+import { sql, type Expression, type SqlBool } from 'kysely';
+import { StarlingError, notFound } from '../domain/errors.js';
+import type { Status } from '../store/schema.js';
+import { applyPage, pageRows, type PageParams } from '../store/paging.js';
+import type { AppContext } from './context.js';
+import { filterVisible, loadViewerFacts } from './views.js';
+import { normalizeTag } from '../domain/text.js';
+
+async function statusesByIds(ctx: AppContext, ids: readonly string[]): Promise<Status[]> {
+  if (ids.length === 0) return [];
+  const rows = await ctx.db.selectFrom('statuses').selectAll().where('id', 'in', [...ids]).execute();
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return ids.flatMap((id) => byId.get(id) ?? []);
+}
+
+/** Accounts whose statuses the viewer does not want to see (muted) or may not (blocks either way). */
+function hiddenAuthors(viewerId: string) {
+  return sql`(SELECT target_account_id FROM mutes WHERE account_id = ${viewerId}
+    UNION SELECT target_account_id FROM blocks WHERE account_id = ${viewerId}
+    UNION SELECT account_id FROM blocks WHERE target_account_id = ${viewerId})`;
+}
+
+/**
+ * The home timeline: the viewer's pushed feed merged with the statuses of
+ * 'pull' authors they follow. Both halves are paged by the same cursor and
+ * merged, so pages have no gaps and no duplicates.
+ */
+export async function homeTimeline(ctx: AppContext, viewerId: string, page: PageParams): Promise<Status[]> {
+  const hidden = hiddenAuthors(viewerId);
+  const pushed = applyPage(
+    ctx.db
+      .selectFrom('home_feed')
+      .innerJoin('statuses', 'statuses.id', 'home_feed.status_id')
+      .select('home_feed.status_id as id')
+      .where('home_feed.account_id', '=', viewerId)
+      .where('statuses.deleted_at', 'is', null)
+      .where(sql<SqlBool>`home_feed.author_id NOT IN ${hidden}`)
+      .where(sql<SqlBool>`(home_feed.reblog_of_author_id IS NULL OR home_feed.reblog_of_author_id NOT IN ${hidden})`),
+    'home_feed.status_id',
+    page,
+  ).execute();
+  const pulled = applyPage(
+    ctx.db
+      .selectFrom('statuses')
+      .innerJoin('follows', (j) => j.onRef('follows.target_account_id', '=', 'statuses.account_id').on('follows.account_id', '=', viewerId))
+      .select('statuses.id')
+      .where('statuses.distribution', '=', 'pull')
+      .where('statuses.deleted_at', 'is', null)
+      .where('statuses.visibility', 'in', ['public', 'unlisted', 'private'])
+      .where((eb) => eb.or([eb('statuses.reblog_of_id', 'is', null), eb('follows.show_reblogs', '=', 1)]))
+      .where(
+        sql<SqlBool>`(statuses.in_reply_to_account_id IS NULL OR statuses.in_reply_to_account_id = statuses.account_id
+          OR statuses.in_reply_to_account_id = ${viewerId}
+          OR statuses.in_reply_to_account_id IN (SELECT target_account_id FROM follows WHERE account_id = ${viewerId}))`,
+      ),
+    'statuses.id',
+    page,
+  ).execute();
+  const [a, b] = await Promise.all([pushed, pulled]);
+  const ids = [...new Set([...a, ...b].map((r) => r.id))];
+  // Ids have a fixed number of digits, so string order is numeric order.
+  ids.sort((x, y) => (x < y ? 1 : x > y ? -1 : 0));
+  const window = page.min_id !== undefined ? ids.slice(-page.limit) : ids.slice(0, page.limit);
+  return filterVisible(ctx.db, viewerId, await statusesByIds(ctx, window));
+}
+
+export async function publicTimeline(ctx: AppContext, viewerId: string | null, page: PageParams, opts: { remoteOnly?: boolean; onlyMedia?: boolean } = {}): Promise<Status[]> {
+  // Starling has no remote statuses (yet) and no media: those filters select nothing.
+  if (opts.remoteOnly || opts.onlyMedia) return [];
+  let q = ctx.db
+    .selectFrom('statuses')
+    .selectAll()
+    .where('visibility', '=', 'public')
+    .where('deleted_at', 'is', null)
+    .where('reblog_of_id', 'is', null)
+    .where(sql<SqlBool>`(in_reply_to_account_id IS NULL OR in_reply_to_account_id = account_id)`);
+  if (viewerId) q = q.where(sql<SqlBool>`account_id NOT IN ${hiddenAuthors(viewerId)}`);
+  const rows = pageRows(await applyPage(q, 'statuses.id', page).execute(), page);
+  return filterVisible(ctx.db, viewerId, rows);
+}
+
+export async function tagTimeline(ctx: AppContext, viewerId: string | null, tag: string, page: PageParams): Promise<Status[]> {
+  const t = await ctx.db.selectFrom('tags').select('id').where('name', '=', normalizeTag(tag)).executeTakeFirst();
+  if (!t) return [];
+  let q = ctx.db
+    .selectFrom('status_tags')
+    .innerJoin('statuses', 'statuses.id', 'status_tags.status_id')
+    .selectAll('statuses')
+    .where('status_tags.tag_id', '=', t.id)
+    .where('statuses.visibility', '=', 'public')
+    .where('statuses.deleted_at', 'is', null);
+  if (viewerId) q = q.where(sql<SqlBool>`statuses.account_id NOT IN ${hiddenAuthors(viewerId)}`);
+  const rows = pageRows(await applyPage(q, 'status_tags.status_id', page).execute(), page);
+  return filterVisible(ctx.db, viewerId, rows);
+}
+
+export async function accountStatuses(
+  ctx: AppContext,
+  viewerId: string | null,
+  accountId: string,
+  page: PageParams,
+  opts: { excludeReplies: boolean; excludeReblogs: boolean; onlyMedia: boolean; pinned: boolean },
+): Promise<Status[]> {
+  const account = await ctx.db.selectFrom('accounts').select('id').where('id', '=', accountId).executeTakeFirst();
+  if (!account) throw notFound();
+  if (opts.onlyMedia || opts.pinned) return []; // no media or pins yet
+  const isSelf = viewerId === accountId;
+  let follows = false;
+  if (viewerId && !isSelf) {
+    const facts = await loadViewerFacts(ctx.db, viewerId, [accountId]);
+    if (facts.blocked.has(accountId)) return [];
+    follows = facts.follows.has(accountId);
+  }
+  let q = ctx.db.selectFrom('statuses').selectAll().where('account_id', '=', accountId).where('deleted_at', 'is', null);
+  if (!isSelf) {
+    // Only what this viewer may see, in SQL, so pages are full.
+    q = q.where((eb) => {
+      const ors: Expression<SqlBool>[] = [eb('visibility', 'in', follows ? ['public', 'unlisted', 'private'] : ['public', 'unlisted'])];
+      if (viewerId) ors.push(sql<SqlBool>`id IN (SELECT status_id FROM mentions WHERE account_id = ${viewerId})`);
+      return eb.or(ors);
+    });
+  }
+  if (opts.excludeReplies) q = q.where(sql<SqlBool>`(in_reply_to_id IS NULL OR in_reply_to_account_id = account_id)`);
+  if (opts.excludeReblogs) q = q.where('reblog_of_id', 'is', null);
+  const rows = pageRows(await applyPage(q, 'statuses.id', page).execute(), page);
+  return filterVisible(ctx.db, viewerId, rows);
+}
+
+const MAX_ANCESTORS = 40;
+const MAX_DESCENDANTS = 4096;
+
+/** A thread around a status: ancestors oldest first, descendants in depth-first reply order. */
+export async function statusContext(ctx: AppContext, viewerId: string | null, status: Status): Promise<{ ancestors: Status[]; descendants: Status[] }> {
+  const ancestors: Status[] = [];
+  let parentId = status.in_reply_to_id;
+  while (parentId && ancestors.length < MAX_ANCESTORS) {
+    const p = await ctx.db.selectFrom('statuses').selectAll().where('id', '=', parentId).executeTakeFirst();
+    if (!p) break;
+    ancestors.unshift(p);
+    parentId = p.in_reply_to_id;
+  }
+  const children = new Map<string, Status[]>();
+  let frontier = [status.id];
+  let found = 0;
+  while (frontier.length && found < MAX_DESCENDANTS) {
+    const rows = await ctx.db.selectFrom('statuses').selectAll().where('in_reply_to_id', 'in', frontier).where('deleted_at', 'is', null).orderBy('id').limit(MAX_DESCENDANTS - found).execute();
+    found += rows.length;
+    for (const r of rows) {
+      const list = children.get(r.in_reply_to_id!) ?? [];
+      list.push(r);
+      children.set(r.in_reply_to_id!, list);
+    }
+    frontier = rows.map((r) => r.id);
+  }
+  const descendants: Status[] = [];
+  const walk = (id: string) => {
+    for (const c of children.get(id) ?? []) {
+      descendants.push(c);
+      walk(c.id);
+    }
+  };
+  walk(status.id);
+  const visible = new Set((await filterVisible(ctx.db, viewerId, [...ancestors, ...descendants])).map((s) => s.id));
+  // A reply under a status the viewer cannot see is hidden with it.
+  const shownDescendants: Status[] = [];
+  const shown = new Set([status.id]);
+  for (const d of descendants) {
+    if (visible.has(d.id) && shown.has(d.in_reply_to_id!)) {
+      shownDescendants.push(d);
+      shown.add(d.id);
+    }
+  }
+  return { ancestors: ancestors.filter((a) => visible.has(a.id)), descendants: shownDescendants };
+}
+
+/** Statuses the viewer favourited or bookmarked; the cursor is the favourite's own id. */
+export async function markedStatuses(ctx: AppContext, viewerId: string, table: 'favourites' | 'bookmarks', page: PageParams) {
+  const rows = pageRows(
+    await applyPage(ctx.db.selectFrom(table).select(['id', 'status_id']).where('account_id', '=', viewerId), `${table}.id`, page).execute(),
+    page,
+  );
+  const statuses = await filterVisible(ctx.db, viewerId, await statusesByIds(ctx, rows.map((r) => r.status_id)));
+  return { statuses, cursor: rows.length ? { newest: rows[0].id, oldest: rows[rows.length - 1].id } : null };
+}
+
+/** Who favourited or reblogged a status: account ids, with the favourite's or reblog's id as cursor. */
+export async function actorsOf(ctx: AppContext, statusId: string, kind: 'favourites' | 'reblogs', page: PageParams) {
+  const rows =
+    kind === 'favourites'
+      ? pageRows(await applyPage(ctx.db.selectFrom('favourites').select(['id', 'account_id']).where('status_id', '=', statusId), 'favourites.id', page).execute(), page)
+      : pageRows(
+          await applyPage(ctx.db.selectFrom('statuses').select(['id', 'account_id']).where('reblog_of_id', '=', statusId).where('deleted_at', 'is', null), 'statuses.id', page).execute(),
+          page,
+        );
+  return { accountIds: rows.map((r) => r.account_id), cursor: rows.length ? { newest: rows[0].id, oldest: rows[rows.length - 1].id } : null };
+}
+
+export function assertTagName(tag: string): string {
+  if (!/^[\p{L}\p{M}\p{N}_\u00b7\u200c]{1,100}$/u.test(tag)) throw new StarlingError('not_found');
+  return tag;
+}

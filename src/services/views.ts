@@ -1,0 +1,217 @@
+/**
+ * Loading what entity rendering needs, in batches: one query per kind of
+ * row for a whole page of statuses, never one per status.
+ */
+import type { Kysely } from 'kysely';
+import type { Database, Account, Status } from '../store/schema.js';
+import {
+  renderAccount,
+  renderStatus,
+  accountUrl,
+  type MastoAccount,
+  type MastoMention,
+  type MastoStatus,
+} from '../domain/entities.js';
+import { canView } from '../domain/visibility.js';
+import type { AppContext } from './context.js';
+
+type Reader = Kysely<Database>;
+
+export async function loadAccounts(db: Reader, ids: readonly string[]): Promise<Map<string, Account>> {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return new Map();
+  const rows = await db.selectFrom('accounts').selectAll().where('id', 'in', unique).execute();
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+export async function accountViews(ctx: AppContext, ids: readonly string[]): Promise<MastoAccount[]> {
+  const rows = await loadAccounts(ctx.db, ids);
+  return ids.flatMap((id) => {
+    const a = rows.get(id);
+    return a ? [renderAccount(a, ctx.urls)] : [];
+  });
+}
+
+/** What the viewer's relationships say about a set of authors: the facts visibility needs. */
+export interface ViewerFacts {
+  viewerId: string | null;
+  follows: Set<string>;
+  /** Blocked by the viewer or blocking the viewer. */
+  blocked: Set<string>;
+  muted: Set<string>;
+}
+
+export async function loadViewerFacts(db: Reader, viewerId: string | null, authorIds: readonly string[]): Promise<ViewerFacts> {
+  const facts: ViewerFacts = { viewerId, follows: new Set(), blocked: new Set(), muted: new Set() };
+  const ids = [...new Set(authorIds)].filter((id) => id !== viewerId);
+  if (!viewerId || ids.length === 0) return facts;
+  const [follows, blocks, blockedBy, mutes] = await Promise.all([
+    db.selectFrom('follows').select('target_account_id as id').where('account_id', '=', viewerId).where('target_account_id', 'in', ids).execute(),
+    db.selectFrom('blocks').select('target_account_id as id').where('account_id', '=', viewerId).where('target_account_id', 'in', ids).execute(),
+    db.selectFrom('blocks').select('account_id as id').where('target_account_id', '=', viewerId).where('account_id', 'in', ids).execute(),
+    db.selectFrom('mutes').select('target_account_id as id').where('account_id', '=', viewerId).where('target_account_id', 'in', ids).execute(),
+  ]);
+  for (const r of follows) facts.follows.add(r.id);
+  for (const r of [...blocks, ...blockedBy]) facts.blocked.add(r.id);
+  for (const r of mutes) facts.muted.add(r.id);
+  return facts;
+}
+
+async function loadMentionRows(db: Reader, statusIds: readonly string[]) {
+  if (statusIds.length === 0) return [];
+  return db
+    .selectFrom('mentions')
+    .innerJoin('accounts', 'accounts.id', 'mentions.account_id')
+    .select(['mentions.status_id', 'accounts.id as account_id', 'accounts.username'])
+    .where('mentions.status_id', 'in', [...new Set(statusIds)])
+    .execute();
+}
+
+/**
+ * Filters statuses down to those the viewer may see (domain/visibility.ts
+ * decides; this gathers the facts), including the reblogged status of a
+ * reblog. Order is kept.
+ */
+export async function filterVisible(db: Reader, viewerId: string | null, statuses: readonly Status[]): Promise<Status[]> {
+  if (statuses.length === 0) return [];
+  const reblogIds = statuses.map((s) => s.reblog_of_id).filter((x): x is string => x !== null);
+  const originals = reblogIds.length
+    ? await db.selectFrom('statuses').selectAll().where('id', 'in', reblogIds).execute()
+    : [];
+  const byId = new Map(originals.map((s) => [s.id, s]));
+  const all = [...statuses, ...originals];
+  const facts = await loadViewerFacts(db, viewerId, all.map((s) => s.account_id));
+  const mentioned = new Set<string>();
+  if (viewerId) {
+    const needMentions = all.filter((s) => s.visibility === 'private' || s.visibility === 'direct').map((s) => s.id);
+    if (needMentions.length) {
+      const rows = await db.selectFrom('mentions').select('status_id').where('account_id', '=', viewerId).where('status_id', 'in', needMentions).execute();
+      for (const r of rows) mentioned.add(r.status_id);
+    }
+  }
+  const visible = (s: Status) =>
+    s.deleted_at === null &&
+    canView(s.visibility, {
+      isAuthor: s.account_id === viewerId,
+      follows: facts.follows.has(s.account_id),
+      mentioned: mentioned.has(s.id),
+      blocked: facts.blocked.has(s.account_id),
+    });
+  return statuses.filter((s) => {
+    if (!visible(s)) return false;
+    if (s.reblog_of_id === null) return true;
+    const original = byId.get(s.reblog_of_id);
+    return original !== undefined && visible(original);
+  });
+}
+
+/**
+ * Renders statuses for a viewer, in the order given. Statuses that no longer
+ * exist are dropped; visibility must already have been checked (filterVisible).
+ */
+export async function statusViews(ctx: AppContext, statuses: readonly Status[], viewerId: string | null): Promise<MastoStatus[]> {
+  if (statuses.length === 0) return [];
+  const db = ctx.db;
+  const reblogIds = [...new Set(statuses.map((s) => s.reblog_of_id).filter((x): x is string => x !== null))];
+  const originals = reblogIds.length ? await db.selectFrom('statuses').selectAll().where('id', 'in', reblogIds).execute() : [];
+  const originalById = new Map(originals.map((s) => [s.id, s]));
+  const all = [...statuses, ...originals];
+  const allIds = all.map((s) => s.id);
+  const appIds = [...new Set(all.map((s) => s.application_id).filter((x): x is string => x !== null))];
+
+  const [accounts, mentionRows, tagRows, apps, flags] = await Promise.all([
+    loadAccounts(db, all.map((s) => s.account_id)),
+    loadMentionRows(db, allIds),
+    db.selectFrom('status_tags').innerJoin('tags', 'tags.id', 'status_tags.tag_id').select(['status_tags.status_id', 'tags.name']).where('status_tags.status_id', 'in', allIds).execute(),
+    appIds.length ? db.selectFrom('oauth_applications').select(['id', 'name', 'website']).where('id', 'in', appIds).execute() : Promise.resolve([]),
+    loadViewerFlags(db, viewerId, allIds),
+  ]);
+  const mentionsBy = groupBy(mentionRows, (r) => r.status_id);
+  const tagsBy = groupBy(tagRows, (r) => r.status_id);
+  const appBy = new Map(apps.map((a) => [a.id, { name: a.name, website: a.website }]));
+  const accountView = new Map<string, MastoAccount>();
+  const viewAccount = (id: string) => {
+    let v = accountView.get(id);
+    if (!v) {
+      const row = accounts.get(id);
+      if (!row) return null;
+      v = renderAccount(row, ctx.urls);
+      accountView.set(id, v);
+    }
+    return v;
+  };
+
+  const render = (s: Status, reblog: MastoStatus | null): MastoStatus | null => {
+    const account = viewAccount(s.account_id);
+    if (!account) return null;
+    const mentions: MastoMention[] = (mentionsBy.get(s.id) ?? []).map((m) => ({
+      id: m.account_id,
+      username: m.username,
+      acct: m.username,
+      url: accountUrl(ctx.urls, m.username),
+    }));
+    return renderStatus(s, {
+      urls: ctx.urls,
+      account,
+      mentions,
+      tags: (tagsBy.get(s.id) ?? []).map((t) => t.name),
+      application: s.application_id ? appBy.get(s.application_id) ?? null : null,
+      reblog,
+      viewer: viewerId
+        ? {
+            favourited: flags.favourited.has(s.id),
+            reblogged: flags.reblogged.has(s.id),
+            bookmarked: flags.bookmarked.has(s.id),
+            muted: false,
+          }
+        : null,
+    });
+  };
+
+  const out: MastoStatus[] = [];
+  for (const s of statuses) {
+    let reblog: MastoStatus | null = null;
+    if (s.reblog_of_id) {
+      const original = originalById.get(s.reblog_of_id);
+      if (!original || original.deleted_at) continue;
+      reblog = render(original, null);
+      if (!reblog) continue;
+    }
+    const v = render(s, reblog);
+    if (v) out.push(v);
+  }
+  return out;
+}
+
+async function loadViewerFlags(db: Reader, viewerId: string | null, statusIds: string[]) {
+  const flags = { favourited: new Set<string>(), reblogged: new Set<string>(), bookmarked: new Set<string>() };
+  if (!viewerId || statusIds.length === 0) return flags;
+  const [favs, reblogs, bookmarks] = await Promise.all([
+    db.selectFrom('favourites').select('status_id').where('account_id', '=', viewerId).where('status_id', 'in', statusIds).execute(),
+    db.selectFrom('statuses').select('reblog_of_id as status_id').where('account_id', '=', viewerId).where('reblog_of_id', 'in', statusIds).where('deleted_at', 'is', null).execute(),
+    db.selectFrom('bookmarks').select('status_id').where('account_id', '=', viewerId).where('status_id', 'in', statusIds).execute(),
+  ]);
+  for (const r of favs) flags.favourited.add(r.status_id);
+  for (const r of reblogs) if (r.status_id) flags.reblogged.add(r.status_id);
+  for (const r of bookmarks) flags.bookmarked.add(r.status_id);
+  return flags;
+}
+
+function groupBy<T>(rows: readonly T[], key: (r: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const r of rows) {
+    const k = key(r);
+    const list = m.get(k);
+    if (list) list.push(r);
+    else m.set(k, [r]);
+  }
+  return m;
+}
+
+/** Loads one status the viewer may see, or throws 404 (as Mastodon does for statuses one may not see). */
+export async function findVisibleStatus(ctx: AppContext, id: string, viewerId: string | null): Promise<Status | null> {
+  const row = await ctx.db.selectFrom('statuses').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+  if (!row) return null;
+  const [visible] = await filterVisible(ctx.db, viewerId, [row]);
+  return visible ?? null;
+}

@@ -1,0 +1,80 @@
+/**
+ * Opening the database. Embedded mode is SQLite through better-sqlite3;
+ * the dialect-specific parts live here and in `dialect.ts` so that services
+ * never ask which database they are on.
+ */
+import SQLite from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  Kysely,
+  Migrator,
+  SqliteDialect,
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
+  type UnknownRow,
+} from 'kysely';
+import type { Database } from './schema.js';
+import { migrations } from './migrations/index.js';
+
+export type Db = Kysely<Database>;
+
+/**
+ * SQLite hands back 64-bit integers as BigInt (safe integers are on, or ids
+ * above 2^53 would silently lose digits). Ids become decimal strings, as the
+ * API wants them; every other integer (counts, flags) becomes a number.
+ */
+class IntegerResultsPlugin implements KyselyPlugin {
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    return args.node;
+  }
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    for (const row of args.result.rows) {
+      for (const key in row) {
+        const v = row[key];
+        if (typeof v === 'bigint') row[key] = key === 'id' || key.endsWith('_id') ? v.toString() : Number(v);
+      }
+    }
+    return args.result;
+  }
+}
+
+export interface OpenedDatabase {
+  db: Db;
+  /** The raw handle, for what Kysely does not cover (online backup, pragmas). */
+  sqlite: SQLite.Database;
+  close(): Promise<void>;
+}
+
+export function openSqlite(file: string): OpenedDatabase {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const sqlite = new SQLite(file);
+  // WAL lets readers run beside the writer; FULL fsyncs the WAL at every
+  // commit, so an acknowledged post survives a power cut, not only a crash.
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.defaultSafeIntegers(true);
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: sqlite }),
+    plugins: [new IntegerResultsPlugin()],
+  });
+  return {
+    db,
+    sqlite,
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+export async function migrateToLatest(db: Kysely<any>): Promise<{ applied: string[] }> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}

@@ -1,0 +1,12 @@
+/** Small SQL expressions that must read the same on SQLite and PostgreSQL. */
+import { sql, type RawBuilder } from 'kysely';
+
+/** `col - 1`, never below zero (counters must not go negative if a job runs twice). */
+export function decrement(column: string): RawBuilder<number> {
+  const c = sql.ref(column);
+  return sql<number>`CASE WHEN ${c} > 0 THEN ${c} - 1 ELSE 0 END`;
+}
+
+export function increment(column: string): RawBuilder<number> {
+  return sql<number>`${sql.ref(column)} + 1`;
+}

@@ -1,0 +1,134 @@
+/**
+ * Test servers: a real Starling on an ephemeral 127.0.0.1 port with its own
+ * temporary data folder, either in this process or as a child process (for
+ * tests that kill it). Every server a test starts, the test stops.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRestAPIClient, createOAuthAPIClient, type mastodon } from 'masto';
+import { loadConfig, type Config } from '../../src/config.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+
+export function tempDir(prefix = 'starling-test-'): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface TestServer extends RunningServer {
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export async function startTestServer(overrides: Record<string, unknown> = {}, dataDir?: string): Promise<TestServer> {
+  const dir = dataDir ? { path: dataDir, remove() {} } : tempDir();
+  const config: Config = loadConfig({
+    env: {},
+    file: undefined,
+    overrides: { host: '127.0.0.1', port: 0, dataDir: dir.path, logLevel: 'silent', rateLimit: { max: 0, windowSeconds: 60 }, ...overrides },
+  });
+  const server = await startServer(config);
+  return Object.assign(server, {
+    dataDir: dir.path,
+    async stop() {
+      await server.close();
+      dir.remove();
+    },
+  });
+}
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+export interface ChildServer {
+  url: string;
+  pid: number;
+  proc: ChildProcess;
+  /** Sends a signal and waits for the process to exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts `starling serve` as a child process and resolves once it logs where it listens. */
+export function startChildServer(dataDir: string, env: Record<string, string> = {}): Promise<ChildServer> {
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/starling.js'), 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, STARLING_LOG_LEVEL: 'info', STARLING_RATE_LIMIT_MAX: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((res) => proc.once('exit', () => res()));
+  return new Promise((resolvePromise, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`server did not start in time:\n${out}\n${err}`));
+    }, 20_000);
+    proc.stderr!.on('data', (d) => (err += d));
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      for (const line of out.split('\n')) {
+        if (!line.includes('Starling listening on')) continue;
+        try {
+          const { url } = JSON.parse(line) as { url: string };
+          clearTimeout(timer);
+          resolvePromise({
+            url,
+            pid: proc.pid!,
+            proc,
+            async kill(signal: NodeJS.Signals = 'SIGTERM') {
+              if (proc.exitCode === null && proc.signalCode === null) process.kill(proc.pid!, signal);
+              await exited;
+            },
+          });
+          return;
+        } catch {
+          /* a partial line; wait for more */
+        }
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${out}\n${err}`));
+    });
+  });
+}
+
+export interface TestUser {
+  id: string;
+  username: string;
+  token: string;
+  client: mastodon.rest.Client;
+}
+
+let seq = 0;
+
+/** Registers an app (as a client would), then an account through the API, and returns a client signed in as it. */
+export async function createUser(baseUrl: string, name?: string, opts: { scopes?: string } = {}): Promise<TestUser> {
+  const username = name ?? `user${process.pid}_${++seq}`;
+  const anon = createRestAPIClient({ url: baseUrl });
+  const scopes = opts.scopes ?? 'read write follow push';
+  const app = await anon.v1.apps.create({ clientName: 'starling-tests', redirectUris: 'urn:ietf:wg:oauth:2.0:oob', scopes });
+  const oauth = createOAuthAPIClient({ url: baseUrl });
+  const appToken = await oauth.token.create({ grantType: 'client_credentials', clientId: app.clientId!, clientSecret: app.clientSecret!, redirectUri: 'urn:ietf:wg:oauth:2.0:oob', scope: scopes });
+  const appClient = createRestAPIClient({ url: baseUrl, accessToken: appToken.accessToken });
+  const token = await appClient.v1.accounts.create({ username, email: `${username}@example.test`, password: 'correct horse battery', agreement: true, locale: 'en' });
+  const client = createRestAPIClient({ url: baseUrl, accessToken: token.accessToken });
+  const me = await client.v1.accounts.verifyCredentials();
+  return { id: me.id, username, token: token.accessToken, client };
+}
+
+/** Polls until `check` returns a truthy value (background jobs run asynchronously), or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | null | undefined | false>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
