@@ -20,7 +20,8 @@ declare module 'fastify' {
 
 export function bearerToken(req: FastifyRequest): string | null {
   const h = req.headers.authorization;
-  if (!h) return null;
+  // Other schemes (Basic on /oauth/token) are not ours to judge here, as in Mastodon.
+  if (!h || !/^Bearer\s/i.test(h)) return null;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
   if (!m) throw new StarlingError('unauthorized');
   return m[1];

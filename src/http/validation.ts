@@ -51,7 +51,7 @@ export const PageQuery = z.object({
 export type Page = z.infer<typeof PageQuery>;
 
 export function parse<S extends z.ZodTypeAny>(schema: S, input: unknown): z.infer<S> {
-  const result = schema.safeParse(input ?? {});
+  const result = schema.safeParse(input ?? {}, { reportInput: true });
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const field = issue.path.join('.');

@@ -119,10 +119,13 @@ export async function follow(ctx: AppContext, viewerId: string, targetId: string
   await ctx.db.transaction().execute(async (trx) => {
     const target = await targetAccount(trx, viewerId, targetId);
     if (await isBlockedEitherWay(trx, viewerId, targetId)) throw new StarlingError('forbidden');
-    const existing = await trx.selectFrom('follows').select(['show_reblogs', 'notify']).where('account_id', '=', viewerId).where('target_account_id', '=', targetId).executeTakeFirst();
+    const existing =
+      (await trx.selectFrom('follows').select(['show_reblogs', 'notify']).where('account_id', '=', viewerId).where('target_account_id', '=', targetId).executeTakeFirst()) ??
+      (await trx.selectFrom('follow_requests').select(['show_reblogs', 'notify']).where('account_id', '=', viewerId).where('target_account_id', '=', targetId).executeTakeFirst());
+    const accepted = await trx.selectFrom('follows').select('id').where('account_id', '=', viewerId).where('target_account_id', '=', targetId).executeTakeFirst();
     const reblogs = opts.reblogs ?? (existing ? existing.show_reblogs === 1 : true);
     const notify = opts.notify ?? (existing ? existing.notify === 1 : false);
-    if (existing) {
+    if (accepted) {
       // Following again updates the options, as in Mastodon.
       await trx.updateTable('follows').set({ show_reblogs: reblogs ? 1 : 0, notify: notify ? 1 : 0 }).where('account_id', '=', viewerId).where('target_account_id', '=', targetId).execute();
       return;

@@ -227,6 +227,11 @@ async function softDelete(ctx: AppContext, trx: Trx, s: Status): Promise<void> {
   await enqueue(ctx, trx, 'unfanout', { statusId: s.id });
 }
 
+/** The row as it is after this transaction's own updates (counters), for the response. */
+function reread(trx: Trx, id: string): Promise<Status> {
+  return trx.selectFrom('statuses').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+}
+
 /** A status the viewer may act on, or 404. */
 async function visibleTarget(ctx: AppContext, trx: Trx, viewerId: string, id: string): Promise<Status> {
   const s = await findVisibleStatus({ ...ctx, db: trx }, id, viewerId);
@@ -252,7 +257,7 @@ export async function favourite(ctx: AppContext, accountId: string, id: string):
       await trx.updateTable('statuses').set({ favourites_count: increment('favourites_count') }).where('id', '=', target.id).execute();
       if (target.account_id !== accountId) await enqueue(ctx, trx, 'notify', { accountId: target.account_id, fromAccountId: accountId, type: 'favourite', statusId: target.id });
     }
-    return target;
+    return reread(trx, target.id);
   });
   ctx.kickJobs();
   return s;
@@ -265,7 +270,7 @@ export async function unfavourite(ctx: AppContext, accountId: string, id: string
     if (Number(del.numDeletedRows) > 0) {
       await trx.updateTable('statuses').set({ favourites_count: decrement('favourites_count') }).where('id', '=', target.id).execute();
     }
-    return target;
+    return reread(trx, target.id);
   });
 }
 
@@ -336,7 +341,7 @@ export async function unreblog(ctx: AppContext, accountId: string, id: string): 
     const target = await visibleTarget(ctx, trx, accountId, id);
     const existing = await trx.selectFrom('statuses').selectAll().where('account_id', '=', accountId).where('reblog_of_id', '=', target.id).where('deleted_at', 'is', null).executeTakeFirst();
     if (existing) await softDelete(ctx, trx, existing);
-    return (await trx.selectFrom('statuses').selectAll().where('id', '=', target.id).executeTakeFirstOrThrow());
+    return reread(trx, target.id);
   });
   ctx.kickJobs();
   return s;
