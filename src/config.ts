@@ -28,6 +28,8 @@ const Schema = z.object({
     })
     .default({ max: 300, windowSeconds: 300 }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Run background jobs on this node. Off lets a cluster keep API-only nodes; the jobs wait in the database for a node that runs them. */
+  runJobs: z.boolean().default(true),
   /** Trust X-Forwarded-For from a load balancer in front (cluster mode behind HAProxy). */
   trustProxy: z.boolean().default(false),
   /** Body size limit in bytes. */
@@ -50,9 +52,10 @@ const ENV: Record<string, string> = {
   STARLING_LOG_LEVEL: 'logLevel',
   STARLING_BODY_LIMIT: 'bodyLimit',
   STARLING_TRUST_PROXY: 'trustProxy',
+  STARLING_RUN_JOBS: 'runJobs',
 };
 
-const BOOLEAN_KEYS = ['registrationsOpen', 'trustProxy'];
+const BOOLEAN_KEYS = ['registrationsOpen', 'trustProxy', 'runJobs'];
 
 export function readEnv(env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
   const out: Record<string, unknown> = {};

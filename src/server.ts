@@ -41,7 +41,7 @@ export async function openContext(config: Config, log: Logger = createLogger(con
     kickJobs: () => worker?.kick(),
     now: () => new Date(),
   };
-  worker = startJobWorker(ctx, jobHandlers);
+  worker = startJobWorker(ctx, jobHandlers, { enabled: config.runJobs });
   return { ctx, database, worker };
 }
 

@@ -81,7 +81,12 @@ export interface JobWorker {
   backlog(): Promise<{ pending: number; oldestAgeMs: number | null }>;
 }
 
-export function startJobWorker(ctx: AppContext, handlers: JobHandlers, opts: { pollMs?: number; batch?: number } = {}): JobWorker {
+/**
+ * A worker polls for due jobs and is kicked after commits that queue some.
+ * With `enabled: false` it never runs by itself (an API-only node), but
+ * `drain()` still works, for the CLI.
+ */
+export function startJobWorker(ctx: AppContext, handlers: JobHandlers, opts: { pollMs?: number; batch?: number; enabled?: boolean } = {}): JobWorker {
   const pollMs = opts.pollMs ?? 1000;
   const batch = opts.batch ?? 50;
   let stopped = false;
@@ -147,11 +152,12 @@ export function startJobWorker(ctx: AppContext, handlers: JobHandlers, opts: { p
       if (!stopped) timer = setTimeout(tick, pollMs);
     });
   };
-  timer = setTimeout(tick, 0);
+  const enabled = opts.enabled ?? true;
+  if (enabled) timer = setTimeout(tick, 0);
 
   return {
     kick() {
-      if (!stopped) setImmediate(() => void run());
+      if (enabled && !stopped) setImmediate(() => void run());
     },
     async drain() {
       let total = 0;
