@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { loadConfig, type Config } from '../config.js';
 import { startServer, openContext, createLogger } from '../server.js';
 import { registerAccount } from '../services/accounts.js';
+import { rebuildFeed } from '../services/feeds.js';
 import { openSqlite, migrateToLatest } from '../store/db.js';
 
 const USAGE = `Usage: starling <command> [options]
@@ -21,6 +22,8 @@ Commands:
   admin create          Create an administrator account
       --username NAME --email ADDRESS [--password PW]  (a password is generated and printed if omitted)
   jobs drain            Run every due background job, then exit
+  feeds rebuild         Rebuild home feeds from statuses and follows
+      [--account ID]    Only this account's feed (default: every account)
   help                  Show this text
 `;
 
@@ -66,6 +69,8 @@ export async function main(argv: string[]): Promise<number | void> {
       console.log(`ran ${n} jobs`);
       return 0;
     }
+    case 'feeds':
+      return feeds(rest);
     case 'help':
     case '--help':
     case '-h':
@@ -116,6 +121,27 @@ async function admin(args: string[]): Promise<number> {
     const account = await registerAccount(ctx, { username: values.username, email: values.email, password, role: 'admin', allowReserved: true });
     console.log(`created admin @${account.username} (id ${account.id})`);
     if (!values.password) console.log(`password: ${password}`);
+    return 0;
+  } finally {
+    await worker.stop();
+    await database.close();
+  }
+}
+
+async function feeds(args: string[]): Promise<number> {
+  if (args[0] !== 'rebuild') throw new Error('usage: starling feeds rebuild [--account ID]');
+  const { values } = parseArgs({ args: args.slice(1), options: { ...COMMON, account: { type: 'string' } }, strict: true });
+  const config = configFrom(values);
+  const { ctx, database, worker } = await openContext(config, createLogger({ ...config, logLevel: 'warn' }));
+  try {
+    const ids = values.account ? [values.account] : (await ctx.db.selectFrom('accounts').select('id').orderBy('id').execute()).map((r) => r.id);
+    let done = 0;
+    for (const id of ids) {
+      await rebuildFeed(ctx, id);
+      done++;
+      // Progress for long runs: a line every 1,000 accounts and at the end.
+      if (done % 1000 === 0 || done === ids.length) console.log(`rebuilt ${done}/${ids.length} feeds`);
+    }
     return 0;
   } finally {
     await worker.stop();
