@@ -13,6 +13,7 @@ import type { Urls } from './domain/entities.js';
 import { startJobWorker, type JobWorker } from './services/jobs.js';
 import { jobHandlers } from './services/job-handlers.js';
 import { buildApp } from './http/app.js';
+import { startHousekeeping } from './services/housekeeping.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
@@ -48,6 +49,7 @@ export async function openContext(config: Config, log: Logger = createLogger(con
 export async function startServer(config: Config, log?: Logger): Promise<RunningServer> {
   const { ctx, database, worker } = await openContext(config, log);
   const app = await buildApp(ctx);
+  const stopHousekeeping = startHousekeeping(ctx);
   const address = await app.listen({ host: config.host, port: config.port });
   const port = (app.server.address() as { port: number }).port;
   // With an ephemeral port and no configured public URL, the URL is known only now.
@@ -67,6 +69,7 @@ export async function startServer(config: Config, log?: Logger): Promise<Running
     url: ctx.urls.base,
     close() {
       closing ??= (async () => {
+        stopHousekeeping();
         await app.close();
         await worker.stop();
         await database.close();

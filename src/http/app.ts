@@ -43,6 +43,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       done(new StarlingError('invalid_json'), undefined);
     }
   });
+  // No API route reads plain text: a text/plain body is a 415, not a string handed to a JSON schema.
+  app.removeContentTypeParser('text/plain');
   await app.register(formbody, { parser: (s) => normaliseFormBody(parseQuery(s) as Record<string, unknown>) });
   await app.register(multipart, { attachFieldsToBody: 'keyValues', limits: { fileSize: ctx.config.bodyLimit, fields: 200, files: 4 } });
   app.addHook('preValidation', async (req) => {

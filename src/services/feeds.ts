@@ -22,10 +22,13 @@ export async function fanOut(ctx: AppContext, statusId: string): Promise<void> {
   }
   await ctx.db.transaction().execute(async (trx) => {
     if (s.visibility === 'direct') {
-      // Direct statuses reach only the people they mention.
+      // Direct statuses reach only the people they mention, and of those only
+      // followers (Mastodon's rule: anyone else sees them in notifications).
       await sql`
         INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
-        SELECT m.account_id, ${s.id}, ${s.account_id}, NULL FROM mentions m WHERE m.status_id = ${s.id}
+        SELECT m.account_id, ${s.id}, ${s.account_id}, NULL FROM mentions m
+        JOIN follows f ON f.account_id = m.account_id AND f.target_account_id = ${s.account_id}
+        WHERE m.status_id = ${s.id}
         ON CONFLICT DO NOTHING`.execute(trx);
       return;
     }
@@ -97,6 +100,7 @@ export async function rebuildFeed(ctx: AppContext, accountId: string): Promise<v
     await sql`
       INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
       SELECT ${accountId}, m.status_id, s.account_id, NULL FROM mentions m JOIN statuses s ON s.id = m.status_id
+      JOIN follows f ON f.account_id = ${accountId} AND f.target_account_id = s.account_id
       WHERE m.account_id = ${accountId} AND s.visibility = 'direct' AND s.deleted_at IS NULL
       ON CONFLICT DO NOTHING`.execute(trx);
   });

@@ -153,8 +153,8 @@ export async function createStatus(ctx: AppContext, req: CreateStatusRequest): P
 
 async function ownStatus(trx: Trx, id: string, accountId: string): Promise<Status> {
   const s = await trx.selectFrom('statuses').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
-  if (!s || s.reblog_of_id) throw notFound();
-  if (s.account_id !== accountId) throw new StarlingError('forbidden');
+  // Someone else's status is a 404, as in Mastodon: a 403 would tell a stranger that a private status exists.
+  if (!s || s.reblog_of_id || s.account_id !== accountId) throw notFound();
   return s;
 }
 

@@ -52,7 +52,9 @@ export async function homeTimeline(ctx: AppContext, viewerId: string, page: Page
       .where('statuses.distribution', '=', 'pull')
       .where('statuses.deleted_at', 'is', null)
       .where('statuses.visibility', 'in', ['public', 'unlisted', 'private'])
+      .where(sql<SqlBool>`statuses.account_id NOT IN ${hidden}`)
       .where((eb) => eb.or([eb('statuses.reblog_of_id', 'is', null), eb('follows.show_reblogs', '=', 1)]))
+      .where(sql<SqlBool>`(statuses.reblog_of_id IS NULL OR (SELECT o.account_id FROM statuses o WHERE o.id = statuses.reblog_of_id) NOT IN ${hidden})`)
       .where(
         sql<SqlBool>`(statuses.in_reply_to_account_id IS NULL OR statuses.in_reply_to_account_id = statuses.account_id
           OR statuses.in_reply_to_account_id = ${viewerId}
@@ -166,16 +168,18 @@ export async function statusContext(ctx: AppContext, viewerId: string | null, st
   };
   walk(status.id);
   const visible = new Set((await filterVisible(ctx.db, viewerId, [...ancestors, ...descendants])).map((s) => s.id));
+  // Statuses by accounts the viewer muted are left out of threads too (Mastodon's StatusFilter); replies to them stay.
+  const { muted } = await loadViewerFacts(ctx.db, viewerId, [...ancestors, ...descendants].map((s) => s.account_id));
   // A reply under a status the viewer cannot see is hidden with it.
   const shownDescendants: Status[] = [];
   const shown = new Set([status.id]);
   for (const d of descendants) {
     if (visible.has(d.id) && shown.has(d.in_reply_to_id!)) {
-      shownDescendants.push(d);
+      if (!muted.has(d.account_id)) shownDescendants.push(d);
       shown.add(d.id);
     }
   }
-  return { ancestors: ancestors.filter((a) => visible.has(a.id)), descendants: shownDescendants };
+  return { ancestors: ancestors.filter((a) => visible.has(a.id) && !muted.has(a.account_id)), descendants: shownDescendants };
 }
 
 /** Statuses the viewer favourited or bookmarked; the cursor is the favourite's own id. */

@@ -5,17 +5,23 @@
  * is never limited.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, createUser, type TestServer, type TestUser } from '../helpers/server.js';
+import { createRestAPIClient, type mastodon } from 'masto';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { registerAccount } from '../../src/services/accounts.js';
+import { createApplication, issueToken } from '../../src/services/auth.js';
 
 const MAX = 5;
 
 let server: TestServer;
-let user: TestUser;
+let user: { token: string; client: mastodon.rest.Client };
 
 beforeAll(async () => {
   server = await startTestServer({ rateLimit: { max: MAX, windowSeconds: 60 } });
-  // Registration is authenticated by tokens only, so it uses none of the anonymous (per-IP) budget.
-  user = await createUser(server.url, 'ratelimited');
+  // The user and token are made in-process: signing up over HTTP would spend the anonymous (per-IP) budget under test.
+  const account = await registerAccount(server.ctx, { username: 'ratelimited', email: 'ratelimited@example.test', password: 'correct horse battery' });
+  const app = await createApplication(server.ctx, { name: 'rate-limit-tests', redirectUris: ['urn:ietf:wg:oauth:2.0:oob'], scopes: ['read', 'write'], website: null });
+  const { access_token } = await issueToken(server.ctx, { applicationId: app.id, accountId: account.id, scopes: ['read', 'write'] });
+  user = { token: access_token, client: createRestAPIClient({ url: server.url, accessToken: access_token }) };
 });
 afterAll(async () => {
   await server?.stop();
@@ -65,11 +71,17 @@ describe('rate limiting', () => {
     expect(me.username).toBe('ratelimited');
   });
 
-  it('never limits /health', async () => {
+  it('never limits /health, even for a client over its limit', async () => {
     for (let i = 0; i < MAX * 2; i++) {
       const res = await fetch(`${server.url}/health`);
       expect(res.status).toBe(200);
       expect(res.headers.get('x-ratelimit-limit')).toBeNull();
+      expect(await res.text()).toBe('OK');
+    }
+    // Probes that add a query string or a trailing slash reach the same route.
+    for (const path of ['/health?probe=1', '/health/']) {
+      const res = await fetch(`${server.url}${path}`);
+      expect(res.status).toBe(200);
       await res.arrayBuffer();
     }
   });

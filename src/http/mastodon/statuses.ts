@@ -17,7 +17,8 @@ import { setLinkHeader } from '../pagination.js';
 const IdParams = z.object({ id: z.string() });
 const CreateBody = z.object({
   status: z.string().max(100_000).optional(),
-  in_reply_to_id: z.preprocess((v) => (v === '' || v === null ? undefined : v), zId.optional()),
+  /** Checked in the handler: a malformed id names no status, so it is a 404 like an unknown one (as in Mastodon). */
+  in_reply_to_id: z.preprocess((v) => (v === '' || v === null ? undefined : v), z.string().optional()),
   sensitive: zBool.optional(),
   spoiler_text: z.string().max(10_000).optional(),
   visibility: z.enum(VISIBILITIES).optional(),
@@ -49,6 +50,7 @@ export async function statusRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     if (body.media_ids?.length) throw new StarlingError('validation', 'Validation failed: Media attachments are not supported yet');
     if (body.poll !== undefined && body.poll !== null && body.poll !== '') throw new StarlingError('validation', 'Validation failed: Polls are not supported yet');
     if (body.scheduled_at) throw new StarlingError('validation', 'Validation failed: Scheduled statuses are not supported yet');
+    if (body.in_reply_to_id !== undefined && !zId.safeParse(body.in_reply_to_id).success) throw notFound();
     const keyHeader = req.headers['idempotency-key'];
     const idempotencyKey = keyHeader === undefined ? null : parse(IdempotencyKey, Array.isArray(keyHeader) ? keyHeader[0] : keyHeader);
     const user = await findUser(ctx, me.accountId);
