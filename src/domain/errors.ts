@@ -8,7 +8,8 @@ export const ERRORS = {
   invalid_json: { status: 400, message: 'Invalid JSON in request body' },
   param_missing: { status: 400, message: 'Missing required parameter' },
   unauthorized: { status: 401, message: 'The access token is invalid' },
-  login_required: { status: 401, message: 'This method requires an authenticated user' },
+  // Mastodon answers 422, not 401, when the token is valid but acts for an app, not a person.
+  login_required: { status: 422, message: 'This method requires an authenticated user' },
   invalid_client: { status: 401, message: 'Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.' },
   invalid_grant: { status: 400, message: 'The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.' },
   unsupported_grant_type: { status: 400, message: 'The authorization grant type is not supported by the authorization server.' },

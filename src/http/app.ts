@@ -67,7 +67,11 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       timeWindow: ctx.config.rateLimit.windowSeconds * 1000,
       // Per token when there is one (a person on many IPs is one person), else per IP.
       keyGenerator: (req) => (req.headers.authorization ? `t:${sha256(req.headers.authorization).slice(0, 24)}` : `ip:${req.ip}`),
-      allowList: (req) => req.url === '/health' || req.url.startsWith('/api/v1/streaming/health'),
+      // By path: a probe's query string or trailing slash reaches the same route and must not be limited either.
+      allowList: (req) => {
+        const path = req.url.split('?', 1)[0].replace(/\/+$/, '');
+        return path === '/health' || path.startsWith('/api/v1/streaming/health');
+      },
       errorResponseBuilder: (_req, context) => {
         const err = new StarlingError('rate_limited');
         (err as unknown as { statusCode: number }).statusCode = context.statusCode;
