@@ -14,6 +14,7 @@ import { startJobWorker, type JobWorker } from './services/jobs.js';
 import { jobHandlers } from './services/job-handlers.js';
 import { buildApp } from './http/app.js';
 import { startHousekeeping } from './services/housekeeping.js';
+import { createLocalBus } from './bus/bus.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
@@ -39,6 +40,7 @@ export async function openContext(config: Config, log: Logger = createLogger(con
     ids: createIdGenerator(config.nodeId),
     log,
     urls,
+    bus: createLocalBus((err) => log.error({ err }, 'event subscriber failed')),
     kickJobs: () => worker?.kick(),
     now: () => new Date(),
   };
@@ -72,6 +74,7 @@ export async function startServer(config: Config, log?: Logger): Promise<Running
         stopHousekeeping();
         await app.close();
         await worker.stop();
+        await ctx.bus.close();
         await database.close();
       })();
       return closing;

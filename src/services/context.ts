@@ -8,6 +8,7 @@ import type { Config } from '../config.js';
 import type { Db } from '../store/db.js';
 import type { IdGenerator } from '../domain/ids.js';
 import type { Urls } from '../domain/entities.js';
+import type { EventBus } from '../bus/bus.js';
 
 export interface AppContext {
   readonly config: Config;
@@ -16,6 +17,8 @@ export interface AppContext {
   readonly log: Logger;
   /** Public URLs; fixed once the server knows its port. */
   readonly urls: Urls;
+  /** Domain events, published after commit (streaming and caches listen). */
+  readonly bus: EventBus;
   /** Wakes the job worker after a commit that queued work, so fan-out starts at once. */
   readonly kickJobs: () => void;
   readonly now: () => Date;

@@ -7,6 +7,7 @@
  */
 import { sql } from 'kysely';
 import type { AppContext } from './context.js';
+import { createNotification } from './notifications.js';
 
 /** How many recent statuses of a newly followed account enter the follower's feed. */
 const MERGE_DEPTH = 100;
@@ -46,19 +47,14 @@ export async function fanOut(ctx: AppContext, statusId: string): Promise<void> {
         WHERE f.target_account_id = ${s.account_id} ${replyFilter} ${reblogFilter}
         ON CONFLICT DO NOTHING`.execute(trx);
     }
-    // Followers who asked to be notified of this account's posts.
-    if (!s.reblog_of_id && !s.in_reply_to_id) {
-      const now = ctx.now().toISOString();
-      const subscribers = await trx.selectFrom('follows').select('account_id').where('target_account_id', '=', s.account_id).where('notify', '=', 1).execute();
-      for (const sub of subscribers) {
-        await trx
-          .insertInto('notifications')
-          .values({ id: ctx.ids.next(), account_id: sub.account_id, from_account_id: s.account_id, type: 'status', status_id: s.id, dedupe_key: `status:${s.account_id}:${s.id}`, created_at: now })
-          .onConflict((oc) => oc.columns(['account_id', 'dedupe_key']).doNothing())
-          .execute();
-      }
-    }
   });
+  // Followers who asked to be notified of this account's posts (blocks and mutes apply there).
+  if (!s.reblog_of_id && !s.in_reply_to_id && s.visibility !== 'direct') {
+    const subscribers = await ctx.db.selectFrom('follows').select('account_id').where('target_account_id', '=', s.account_id).where('notify', '=', 1).execute();
+    for (const sub of subscribers) {
+      await createNotification(ctx, { accountId: sub.account_id, fromAccountId: s.account_id, type: 'status', statusId: s.id });
+    }
+  }
 }
 
 export async function unfanOut(ctx: AppContext, statusId: string): Promise<void> {

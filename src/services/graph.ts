@@ -78,6 +78,10 @@ export async function relationship(ctx: AppContext, viewerId: string, id: string
   return r;
 }
 
+function changed(ctx: AppContext, accountId: string, targetAccountId: string, change: 'follow' | 'unfollow' | 'block' | 'unblock' | 'mute' | 'unmute'): void {
+  ctx.bus.publish({ type: 'relationship.changed', accountId, targetAccountId, change });
+}
+
 async function targetAccount(trx: Trx, viewerId: string, targetId: string) {
   const t = await trx.selectFrom('accounts').select(['id', 'locked']).where('id', '=', targetId).executeTakeFirst();
   if (!t) throw notFound();
@@ -145,6 +149,7 @@ export async function follow(ctx: AppContext, viewerId: string, targetId: string
     await enqueue(ctx, trx, 'notify', { accountId: targetId, fromAccountId: viewerId, type: 'follow', statusId: null });
   });
   ctx.kickJobs();
+  changed(ctx, viewerId, targetId, 'follow');
   return relationship(ctx, viewerId, targetId);
 }
 
@@ -155,6 +160,7 @@ export async function unfollow(ctx: AppContext, viewerId: string, targetId: stri
     await trx.deleteFrom('follow_requests').where('account_id', '=', viewerId).where('target_account_id', '=', targetId).execute();
   });
   ctx.kickJobs();
+  changed(ctx, viewerId, targetId, 'unfollow');
   return relationship(ctx, viewerId, targetId);
 }
 
@@ -167,6 +173,7 @@ export async function authorizeFollowRequest(ctx: AppContext, viewerId: string, 
     await enqueue(ctx, trx, 'notify', { accountId: viewerId, fromAccountId: requesterId, type: 'follow', statusId: null });
   });
   ctx.kickJobs();
+  changed(ctx, requesterId, viewerId, 'follow');
   return relationship(ctx, viewerId, requesterId);
 }
 
@@ -193,6 +200,7 @@ export async function block(ctx: AppContext, viewerId: string, targetId: string)
       .execute();
   });
   ctx.kickJobs();
+  changed(ctx, viewerId, targetId, 'block');
   return relationship(ctx, viewerId, targetId);
 }
 
@@ -201,6 +209,7 @@ export async function unblock(ctx: AppContext, viewerId: string, targetId: strin
     await targetAccount(trx, viewerId, targetId);
     await trx.deleteFrom('blocks').where('account_id', '=', viewerId).where('target_account_id', '=', targetId).execute();
   });
+  changed(ctx, viewerId, targetId, 'unblock');
   return relationship(ctx, viewerId, targetId);
 }
 
@@ -215,6 +224,7 @@ export async function mute(ctx: AppContext, viewerId: string, targetId: string, 
       .onConflict((oc) => oc.columns(['account_id', 'target_account_id']).doUpdateSet({ hide_notifications: hide, expires_at: expires }))
       .execute();
   });
+  changed(ctx, viewerId, targetId, 'mute');
   return relationship(ctx, viewerId, targetId);
 }
 
@@ -223,6 +233,7 @@ export async function unmute(ctx: AppContext, viewerId: string, targetId: string
     await targetAccount(trx, viewerId, targetId);
     await trx.deleteFrom('mutes').where('account_id', '=', viewerId).where('target_account_id', '=', targetId).execute();
   });
+  changed(ctx, viewerId, targetId, 'unmute');
   return relationship(ctx, viewerId, targetId);
 }
 

@@ -17,10 +17,11 @@ export async function createNotification(ctx: AppContext, p: JobPayloads['notify
     .unionAll(ctx.db.selectFrom('mutes').select('id').where('account_id', '=', p.accountId).where('target_account_id', '=', p.fromAccountId).where('hide_notifications', '=', 1))
     .executeTakeFirst();
   if (silenced) return;
-  await ctx.db
+  const id = ctx.ids.next();
+  const inserted = await ctx.db
     .insertInto('notifications')
     .values({
-      id: ctx.ids.next(),
+      id,
       account_id: p.accountId,
       from_account_id: p.fromAccountId,
       type: p.type,
@@ -29,5 +30,7 @@ export async function createNotification(ctx: AppContext, p: JobPayloads['notify
       created_at: ctx.now().toISOString(),
     })
     .onConflict((oc) => oc.columns(['account_id', 'dedupe_key']).doNothing())
-    .execute();
+    .executeTakeFirst();
+  // A repeated job inserts nothing and so announces nothing.
+  if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) ctx.bus.publish({ type: 'notification.created', notificationId: id, accountId: p.accountId });
 }

@@ -3,7 +3,8 @@
  * is one transaction; work that can wait (fan-out, notifications) is queued
  * in the same transaction, so it happens exactly when the write commits.
  */
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
+import type { StatusFacts } from '../bus/events.js';
 import { decrement, increment } from '../store/sql.js';
 import { StarlingError, notFound, validation } from '../domain/errors.js';
 import { countLength, extract, renderHtml, MAX_STATUS_CHARS, localMentionName, tokenize } from '../domain/text.js';
@@ -15,6 +16,25 @@ import { enqueue } from './jobs.js';
 import { findVisibleStatus } from './views.js';
 
 type Trx = Transaction<Database>;
+
+/** The facts subscribers need to decide who sees a status, read inside the writing transaction. */
+export async function statusFacts(trx: Kysely<Database>, s: Status): Promise<StatusFacts> {
+  const [mentions, tags, original] = await Promise.all([
+    trx.selectFrom('mentions').select('account_id').where('status_id', '=', s.id).execute(),
+    trx.selectFrom('status_tags').innerJoin('tags', 'tags.id', 'status_tags.tag_id').select('tags.name').where('status_tags.status_id', '=', s.id).execute(),
+    s.reblog_of_id ? trx.selectFrom('statuses').select('account_id').where('id', '=', s.reblog_of_id).executeTakeFirst() : Promise.resolve(undefined),
+  ]);
+  return {
+    id: s.id,
+    accountId: s.account_id,
+    visibility: s.visibility,
+    inReplyToAccountId: s.in_reply_to_account_id,
+    reblogOfId: s.reblog_of_id,
+    reblogOfAccountId: original?.account_id ?? null,
+    mentionIds: mentions.map((m) => m.account_id),
+    tags: tags.map((t) => t.name),
+  };
+}
 
 /** How long an Idempotency-Key keeps returning the status it first made. Mastodon keeps them an hour. */
 export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
@@ -95,7 +115,7 @@ export async function createStatus(ctx: AppContext, req: CreateStatusRequest): P
           .executeTakeFirst();
         if (existing && Date.parse(existing.key_created_at) > ctx.now().getTime() - IDEMPOTENCY_TTL_MS) {
           const { key_created_at: _, ...status } = existing;
-          return { status: status as Status, created: false };
+          return { status: status as Status, created: false, facts: null };
         }
         // An expired key (or one whose status is gone) is reused for this new status.
         await trx.updateTable('idempotency_keys').set({ status_id: id, created_at: now }).where('account_id', '=', req.accountId).where('key', '=', req.idempotencyKey).execute();
@@ -145,10 +165,13 @@ export async function createStatus(ctx: AppContext, req: CreateStatusRequest): P
     for (const accountId of mentionIds) {
       if (accountId !== req.accountId) await enqueue(ctx, trx, 'notify', { accountId, fromAccountId: req.accountId, type: 'mention', statusId: id });
     }
-    return { status, created: true };
+    return { status, created: true, facts: await statusFacts(trx, status) };
   });
-  if (result.created) ctx.kickJobs();
-  return result;
+  if (result.facts) {
+    ctx.kickJobs();
+    ctx.bus.publish({ type: 'status.created', status: result.facts });
+  }
+  return { status: result.status, created: result.created };
 }
 
 async function ownStatus(trx: Trx, id: string, accountId: string): Promise<Status> {
@@ -194,10 +217,11 @@ export async function editStatus(ctx: AppContext, accountId: string, id: string,
     // Those who reblogged it are told it changed, as Mastodon does.
     const rebloggers = await trx.selectFrom('statuses').select('account_id').where('reblog_of_id', '=', id).where('deleted_at', 'is', null).execute();
     for (const r of rebloggers) if (r.account_id !== accountId) await enqueue(ctx, trx, 'notify', { accountId: r.account_id, fromAccountId: accountId, type: 'update', statusId: id });
-    return updated;
+    return { updated, facts: await statusFacts(trx, updated) };
   });
   ctx.kickJobs();
-  return status;
+  ctx.bus.publish({ type: 'status.updated', status: status.facts });
+  return status.updated;
 }
 
 export async function statusHistory(ctx: AppContext, id: string) {
@@ -206,18 +230,20 @@ export async function statusHistory(ctx: AppContext, id: string) {
 
 /** Soft-deletes a status (and the reblogs of it); returns it with its source text, for delete-and-redraft. */
 export async function deleteStatus(ctx: AppContext, accountId: string, id: string): Promise<Status> {
-  const status = await ctx.db.transaction().execute(async (trx) => {
+  const { status, deleted } = await ctx.db.transaction().execute(async (trx) => {
     const s = await ownStatus(trx, id, accountId);
-    await softDelete(ctx, trx, s);
+    const deleted = [await softDelete(ctx, trx, s)];
     const reblogs = await trx.selectFrom('statuses').selectAll().where('reblog_of_id', '=', id).where('deleted_at', 'is', null).execute();
-    for (const r of reblogs) await softDelete(ctx, trx, r);
-    return s;
+    for (const r of reblogs) deleted.push(await softDelete(ctx, trx, r));
+    return { status: s, deleted };
   });
   ctx.kickJobs();
+  for (const facts of deleted) ctx.bus.publish({ type: 'status.deleted', status: facts });
   return status;
 }
 
-async function softDelete(ctx: AppContext, trx: Trx, s: Status): Promise<void> {
+async function softDelete(ctx: AppContext, trx: Trx, s: Status): Promise<StatusFacts> {
+  const facts = await statusFacts(trx, s);
   const now = ctx.now().toISOString();
   await trx.updateTable('statuses').set({ deleted_at: now }).where('id', '=', s.id).execute();
   await trx.updateTable('accounts').set({ statuses_count: decrement('statuses_count') }).where('id', '=', s.account_id).execute();
@@ -225,6 +251,7 @@ async function softDelete(ctx: AppContext, trx: Trx, s: Status): Promise<void> {
   if (s.reblog_of_id) await trx.updateTable('statuses').set({ reblogs_count: decrement('reblogs_count') }).where('id', '=', s.reblog_of_id).execute();
   await trx.deleteFrom('idempotency_keys').where('status_id', '=', s.id).execute();
   await enqueue(ctx, trx, 'unfanout', { statusId: s.id });
+  return facts;
 }
 
 /** The row as it is after this transaction's own updates (counters), for the response. */
@@ -298,7 +325,7 @@ export async function reblog(ctx: AppContext, accountId: string, id: string, vis
       throw new StarlingError('forbidden', 'This action is not allowed');
     }
     const existing = await trx.selectFrom('statuses').selectAll().where('account_id', '=', accountId).where('reblog_of_id', '=', target.id).where('deleted_at', 'is', null).executeTakeFirst();
-    if (existing) return existing;
+    if (existing) return { row: existing, facts: null };
     const now = ctx.now().toISOString();
     const author = await trx.selectFrom('accounts').select('followers_count').where('id', '=', accountId).executeTakeFirstOrThrow();
     const reblogVisibility: Visibility = target.visibility === 'private' ? 'private' : visibility === 'direct' ? 'public' : visibility;
@@ -329,10 +356,13 @@ export async function reblog(ctx: AppContext, accountId: string, id: string, vis
     await trx.updateTable('accounts').set({ statuses_count: increment('statuses_count'), last_status_at: now }).where('id', '=', accountId).execute();
     await enqueue(ctx, trx, 'fanout', { statusId: row.id });
     if (target.account_id !== accountId) await enqueue(ctx, trx, 'notify', { accountId: target.account_id, fromAccountId: accountId, type: 'reblog', statusId: row.id });
-    return row;
+    return { row, facts: await statusFacts(trx, row) };
   });
-  ctx.kickJobs();
-  return s;
+  if (s.facts) {
+    ctx.kickJobs();
+    ctx.bus.publish({ type: 'status.created', status: s.facts });
+  }
+  return s.row;
 }
 
 /** Undoes a reblog; returns the original status. */
@@ -340,9 +370,12 @@ export async function unreblog(ctx: AppContext, accountId: string, id: string): 
   const s = await ctx.db.transaction().execute(async (trx) => {
     const target = await visibleTarget(ctx, trx, accountId, id);
     const existing = await trx.selectFrom('statuses').selectAll().where('account_id', '=', accountId).where('reblog_of_id', '=', target.id).where('deleted_at', 'is', null).executeTakeFirst();
-    if (existing) await softDelete(ctx, trx, existing);
-    return reread(trx, target.id);
+    const facts = existing ? await softDelete(ctx, trx, existing) : null;
+    return { original: await reread(trx, target.id), facts };
   });
-  ctx.kickJobs();
-  return s;
+  if (s.facts) {
+    ctx.kickJobs();
+    ctx.bus.publish({ type: 'status.deleted', status: s.facts });
+  }
+  return s.original;
 }
