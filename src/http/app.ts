@@ -15,6 +15,14 @@ import { installErrorHandler } from './error-handler.js';
 import { normaliseFormBody } from './validation.js';
 import { mastodonRoutes } from './mastodon/index.js';
 import { oauthRoutes } from './oauth/index.js';
+import { streamingRoutes } from './streaming/index.js';
+import { StreamingHub } from '../services/streaming.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    streaming: StreamingHub;
+  }
+}
 
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const app = Fastify({
@@ -81,6 +89,11 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     });
   }
 
+  // The hub lives as long as the app: closing the app hangs up every stream.
+  const hub = new StreamingHub(ctx);
+  app.decorate('streaming', hub);
+  app.addHook('onClose', async () => hub.close());
+  await app.register(streamingRoutes, { ctx, hub });
   await app.register(oauthRoutes, { ctx });
   await app.register(mastodonRoutes, { ctx });
   return app;
