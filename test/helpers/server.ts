@@ -71,6 +71,11 @@ export function startChildServer(dataDir: string, env: Record<string, string> = 
         try {
           const { url } = JSON.parse(line) as { url: string };
           clearTimeout(timer);
+          // Keep draining the child's output (a full pipe would block it) without keeping it.
+          proc.stdout!.removeAllListeners('data');
+          proc.stderr!.removeAllListeners('data');
+          proc.stdout!.resume();
+          proc.stderr!.resume();
           resolvePromise({
             url,
             pid: proc.pid!,
