@@ -214,3 +214,40 @@ export function renderStatus(
   }
   return out;
 }
+
+export type NotificationType = 'mention' | 'status' | 'reblog' | 'follow' | 'follow_request' | 'favourite' | 'update';
+
+/** Notification types whose entity carries the status they are about. */
+export const STATUS_NOTIFICATION_TYPES: ReadonlySet<NotificationType> = new Set(['mention', 'status', 'reblog', 'favourite', 'update']);
+
+/** The notification fields rendering needs; the store's rows have these shapes. */
+export interface NotificationRecord {
+  id: string;
+  type: NotificationType;
+  created_at: string;
+}
+
+export interface MastoNotification {
+  id: string;
+  type: NotificationType;
+  created_at: string;
+  /** Group key for grouped notifications; Starling does not group, so every one is its own group. */
+  group_key: string;
+  account: MastoAccount;
+  /** Only for mention, status, reblog, favourite and update; for a reblog, the status that was reblogged. */
+  status?: MastoStatus;
+}
+
+/**
+ * Shapes a notification. A type that is about a status but has none to show
+ * (deleted, or no longer visible to the recipient) renders as null: Mastodon
+ * drops such notifications rather than showing them without their status.
+ */
+export function renderNotification(n: NotificationRecord, account: MastoAccount, status: MastoStatus | null): MastoNotification | null {
+  const out: MastoNotification = { id: n.id, type: n.type, created_at: n.created_at, group_key: `ungrouped-${n.id}`, account };
+  if (STATUS_NOTIFICATION_TYPES.has(n.type)) {
+    if (!status) return null;
+    out.status = status;
+  }
+  return out;
+}

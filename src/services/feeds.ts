@@ -47,9 +47,21 @@ export async function fanOut(ctx: AppContext, statusId: string): Promise<void> {
         WHERE f.target_account_id = ${s.account_id} ${replyFilter} ${reblogFilter}
         ON CONFLICT DO NOTHING`.execute(trx);
     }
+    if (s.visibility === 'public' && !s.reblog_of_id) {
+      // Accounts following one of its tags get a public status too, whoever wrote it and however it is
+      // distributed ('pull' merging on read covers followed accounts, not followed tags). Blocks and
+      // mutes apply on read. No backfill on following a tag, as in Mastodon.
+      await sql`
+        INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
+        SELECT DISTINCT ft.account_id, ${s.id}, ${s.account_id}, NULL FROM status_tags st
+        JOIN followed_tags ft ON ft.tag_id = st.tag_id
+        WHERE st.status_id = ${s.id} AND ft.account_id <> ${s.account_id}
+        ON CONFLICT DO NOTHING`.execute(trx);
+    }
   });
-  // Followers who asked to be notified of this account's posts (blocks and mutes apply there).
-  if (!s.reblog_of_id && !s.in_reply_to_id && s.visibility !== 'direct') {
+  // Followers who asked to be notified of this account's posts (blocks and mutes apply there);
+  // replies only to the author's own statuses (threads), as Mastodon's FeedInsertWorker#notify?.
+  if (!s.reblog_of_id && (!s.in_reply_to_id || s.in_reply_to_account_id === s.account_id) && s.visibility !== 'direct') {
     const subscribers = await ctx.db.selectFrom('follows').select('account_id').where('target_account_id', '=', s.account_id).where('notify', '=', 1).execute();
     for (const sub of subscribers) {
       await createNotification(ctx, { accountId: sub.account_id, fromAccountId: s.account_id, type: 'status', statusId: s.id });

@@ -224,6 +224,7 @@ export interface Database {
   idempotency_keys: IdempotencyKeyTable;
   jobs: JobTable;
   markers: MarkerTable;
+  followed_tags: FollowedTagTable;
 }
 
 export type Account = Selectable<AccountTable>;
@@ -237,3 +238,12 @@ export type StatusUpdate = Updateable<StatusTable>;
 export type Follow = Selectable<FollowTable>;
 export type Notification = Selectable<NotificationTable>;
 export type Job = Selectable<JobTable>;
+
+export interface FollowedTagTable {
+  id: string;
+  account_id: string;
+  tag_id: string;
+  created_at: string;
+}
+
+export type FollowedTag = Selectable<FollowedTagTable>;

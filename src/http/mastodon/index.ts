@@ -8,9 +8,23 @@ import { statusRoutes } from './statuses.js';
 import { timelineRoutes } from './timelines.js';
 import { instanceRoutes } from './instance.js';
 import { markerRoutes } from './markers.js';
+import { notificationRoutes } from './notifications.js';
+import { searchRoutes } from './search.js';
+import { tagRoutes } from './tags.js';
 
 export async function mastodonRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
-  for (const routes of [appRoutes, accountRoutes, followRequestRoutes, statusRoutes, timelineRoutes, instanceRoutes, markerRoutes]) {
+  for (const routes of [
+    appRoutes,
+    accountRoutes,
+    followRequestRoutes,
+    statusRoutes,
+    timelineRoutes,
+    instanceRoutes,
+    markerRoutes,
+    notificationRoutes,
+    searchRoutes,
+    tagRoutes,
+  ]) {
     await app.register(routes, opts);
   }
 }

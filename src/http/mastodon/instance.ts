@@ -116,7 +116,7 @@ export async function instanceRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
 
   app.get('/api/v1/custom_emojis', async () => []);
   // Endpoints clients call at start-up for features Starling does not have yet: empty, not 404.
-  for (const path of ['/api/v1/announcements', '/api/v1/filters', '/api/v2/filters', '/api/v1/lists', '/api/v1/conversations', '/api/v1/followed_tags', '/api/v1/featured_tags']) {
+  for (const path of ['/api/v1/announcements', '/api/v1/filters', '/api/v2/filters', '/api/v1/lists', '/api/v1/conversations', '/api/v1/featured_tags']) {
     app.get(path, async () => []);
   }
   app.get('/api/v1/instance/rules', async () => []);
