@@ -1,0 +1,104 @@
+/**
+ * Full-text search over statuses, behind one small interface so that
+ * services never see the engine.
+ *
+ * A search index answers one question: "which statuses match what this
+ * person typed?", as a SQL condition on the `statuses` table. The service
+ * (services/search.ts) puts that condition into an ordinary query, where
+ * visibility, blocks, `account_id` and paging are written in portable SQL, so
+ * a page is full of what the viewer may see and offsets stay stable.
+ *
+ * Ranking: newest first (by id), as Mastodon orders its full-text results.
+ * Relevance ranking (bm25) was left out on purpose: people search a
+ * microblog for "that post I saw", recency is what they expect, and it keeps
+ * the order identical on every engine (and cheap: no scoring of every match).
+ *
+ * What people type is never passed to an engine as query syntax.
+ * `parseSearchTerms` turns it into plain terms (a "quoted phrase" stays one
+ * term; the last bare word matches as a prefix, for search-as-you-type), and
+ * each engine quotes those terms in its own syntax, so `"`, `*`, `OR`,
+ * `NEAR(`, `col:` or `')--` are just text that finds what contains them, or
+ * nothing.
+ *
+ * Engines:
+ * - SQLite FTS5 (`fts5StatusSearch`, this file): the `statuses_fts` table and
+ *   triggers made by migrations/0002-search.ts.
+ * - PostgreSQL (to come): a migration adds to `statuses` a column
+ *   `search_vector tsvector GENERATED ALWAYS AS (to_tsvector('simple',
+ *   unaccent_immutable(spoiler_text || ' ' || text))) STORED` with a GIN
+ *   index, filled only for originals that are not deleted (or filtered by the
+ *   service, which already excludes them); the index's `matching()` returns
+ *   `statuses.search_vector @@ to_tsquery('simple', …)` built from
+ *   `parseSearchTerms` (each term's lexemes joined with `<->`, the prefix term
+ *   ending in `:*`, terms joined with `&`, every lexeme quoted). Only
+ *   `statusSearchIndexFor` changes to pick it.
+ */
+import { sql, SqliteAdapter, type Expression, type Kysely, type SqlBool } from 'kysely';
+
+export interface SearchTerm {
+  /** Text as typed, without quotes or control characters; contains at least one letter or digit. */
+  text: string;
+  /** Match words that start with this term's last word (the word being typed). */
+  prefix: boolean;
+}
+
+export interface StatusSearchIndex {
+  /** For logs and tests. */
+  readonly engine: string;
+  /**
+   * A condition on a row of `statuses` (referenced by that name): true when
+   * the status's text or content warning matches `query`. Only originals that
+   * are not deleted are ever indexed. Null when the query holds nothing
+   * searchable (only punctuation or spaces): then nothing matches.
+   */
+  matching(query: string): Expression<SqlBool> | null;
+}
+
+/** More terms than this are ignored: each one costs an index lookup. */
+export const MAX_SEARCH_TERMS = 16;
+/** Longer queries are cut: nobody types more, and a term list is built from it. */
+export const MAX_SEARCH_QUERY_LENGTH = 500;
+
+const SEARCHABLE = /[\p{L}\p{N}]/u;
+
+/**
+ * Splits a query into terms. `"a phrase"` is one term; other text splits on
+ * white space; an unterminated quote runs to the end. Terms without a letter
+ * or digit are dropped (no engine can match them). The last term is a prefix
+ * unless it was a closed phrase.
+ */
+export function parseSearchTerms(query: string): SearchTerm[] {
+  const input = query.slice(0, MAX_SEARCH_QUERY_LENGTH).replace(/[\p{Cc}\p{Cs}]/gu, ' ');
+  const terms: SearchTerm[] = [];
+  const re = /"([^"]*)("?)|([^\s"]+)/g;
+  for (let m = re.exec(input); m !== null; m = re.exec(input)) {
+    const phrase = m[1] !== undefined;
+    const text = (phrase ? m[1] : m[3]).trim().replace(/\s+/g, ' ');
+    if (!SEARCHABLE.test(text)) continue;
+    // Only the final term may be a prefix; mark every candidate and fix up below.
+    terms.push({ text, prefix: !phrase || m[2] === '' });
+  }
+  const kept = terms.slice(0, MAX_SEARCH_TERMS);
+  return kept.map((t, i) => ({ text: t.text, prefix: t.prefix && i === terms.length - 1 }));
+}
+
+/** An FTS5 query that means exactly the terms: every term a quoted string ("" escapes "), implicitly ANDed. */
+export function fts5Query(terms: readonly SearchTerm[]): string {
+  return terms.map((t) => `"${t.text.replace(/"/g, '""')}"${t.prefix ? '*' : ''}`).join(' ');
+}
+
+/** SQLite FTS5 over `statuses_fts` (rowid = statuses.id), kept in step by triggers. */
+export const fts5StatusSearch: StatusSearchIndex = {
+  engine: 'sqlite-fts5',
+  matching(query) {
+    const terms = parseSearchTerms(query);
+    if (terms.length === 0) return null;
+    return sql<SqlBool>`statuses.id IN (SELECT rowid FROM statuses_fts WHERE statuses_fts MATCH ${fts5Query(terms)})`;
+  },
+};
+
+/** The search index for a database: the one place that knows which engine is behind it. */
+export function statusSearchIndexFor(db: Kysely<any>): StatusSearchIndex {
+  if (db.getExecutor().adapter instanceof SqliteAdapter) return fts5StatusSearch;
+  throw new Error('no full-text status search for this database dialect yet');
+}
