@@ -15,6 +15,7 @@ import { jobHandlers } from './services/job-handlers.js';
 import { buildApp } from './http/app.js';
 import { startHousekeeping } from './services/housekeeping.js';
 import { createLocalBus } from './bus/bus.js';
+import { createWriter } from './store/writer.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
@@ -34,9 +35,11 @@ export async function openContext(config: Config, log: Logger = createLogger(con
   if (applied.length) log.info({ migrations: applied }, 'database migrated');
   const urls: Urls = { base: config.publicUrl, domain: config.domain };
   let worker: JobWorker | null = null;
+  const writer = createWriter(database.db);
   const ctx: AppContext = {
     config,
     db: database.db,
+    write: (fn) => writer.write(fn),
     ids: createIdGenerator(config.nodeId),
     log,
     urls,

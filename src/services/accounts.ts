@@ -32,7 +32,7 @@ export async function registerAccount(ctx: AppContext, input: RegisterInput): Pr
   const passwordHash = await hashPassword(input.password);
   const now = nowIso(ctx);
   const id = ctx.ids.next();
-  return ctx.db.transaction().execute(async (trx) => {
+  return ctx.write(async (trx) => {
     const taken = await trx.selectFrom('accounts').select('id').where('username_lower', '=', username.toLowerCase()).executeTakeFirst();
     if (taken) throw validation('Username has already been taken');
     const emailTaken = await trx.selectFrom('users').select('account_id').where('email', '=', email).executeTakeFirst();
@@ -121,7 +121,7 @@ export async function updateProfile(ctx: AppContext, accountId: string, u: Profi
   if (u.display_name !== undefined && [...u.display_name].length > 30) throw validation('Display name is too long (maximum is 30 characters)');
   if (u.note !== undefined && [...u.note].length > 500) throw validation('Note is too long (maximum is 500 characters)');
   const b = (v: boolean | undefined) => (v === undefined ? undefined : v ? (1 as const) : (0 as const));
-  return ctx.db.transaction().execute(async (trx) => {
+  return ctx.write(async (trx) => {
     const account = await trx
       .updateTable('accounts')
       .set({

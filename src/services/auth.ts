@@ -128,7 +128,7 @@ export async function redeemCode(
   ctx: AppContext,
   input: { app: OauthApplication; code: string; redirectUri: string | undefined; codeVerifier: string | undefined },
 ) {
-  return ctx.db.transaction().execute(async (trx) => {
+  return ctx.write(async (trx) => {
     const row = await trx.selectFrom('oauth_codes').selectAll().where('code_hash', '=', sha256(input.code)).executeTakeFirst();
     const now = nowIso(ctx);
     if (!row || row.application_id !== input.app.id || row.used_at !== null || row.expires_at < now) throw new StarlingError('invalid_grant');

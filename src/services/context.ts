@@ -9,10 +9,17 @@ import type { Db } from '../store/db.js';
 import type { IdGenerator } from '../domain/ids.js';
 import type { Urls } from '../domain/entities.js';
 import type { EventBus } from '../bus/bus.js';
+import type { WriteFn } from '../store/writer.js';
 
 export interface AppContext {
   readonly config: Config;
+  /** For reads, and for single statements that need no transaction. */
   readonly db: Db;
+  /**
+   * Every write transaction: group-committed with concurrent writes (store/writer.ts),
+   * answered only once durable. Never call it from inside another write.
+   */
+  readonly write: <T>(fn: WriteFn<T>) => Promise<T>;
   readonly ids: IdGenerator;
   readonly log: Logger;
   /** Public URLs; fixed once the server knows its port. */

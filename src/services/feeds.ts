@@ -21,7 +21,7 @@ export async function fanOut(ctx: AppContext, statusId: string): Promise<void> {
     if (!original || original.deleted_at) return;
     reblogAuthor = original.account_id;
   }
-  await ctx.db.transaction().execute(async (trx) => {
+  await ctx.write(async (trx) => {
     if (s.visibility === 'direct') {
       // Direct statuses reach only the people they mention, and of those only
       // followers (Mastodon's rule: anyone else sees them in notifications).
@@ -70,14 +70,14 @@ export async function fanOut(ctx: AppContext, statusId: string): Promise<void> {
 }
 
 export async function unfanOut(ctx: AppContext, statusId: string): Promise<void> {
-  await ctx.db.deleteFrom('home_feed').where('status_id', '=', statusId).execute();
+  await ctx.write((trx) => trx.deleteFrom('home_feed').where('status_id', '=', statusId).execute());
 }
 
 /** After a follow: the followee's recent statuses enter the follower's feed. */
 export async function mergeInto(ctx: AppContext, accountId: string, targetId: string): Promise<void> {
   const following = await ctx.db.selectFrom('follows').select('id').where('account_id', '=', accountId).where('target_account_id', '=', targetId).executeTakeFirst();
   if (!following) return; // unfollowed again before the job ran
-  await sql`
+  const insert = sql`
     INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
     SELECT ${accountId}, s.id, s.account_id, o.account_id FROM statuses s
     LEFT JOIN statuses o ON o.id = s.reblog_of_id
@@ -85,19 +85,20 @@ export async function mergeInto(ctx: AppContext, accountId: string, targetId: st
       AND (s.in_reply_to_account_id IS NULL OR s.in_reply_to_account_id = s.account_id OR s.in_reply_to_account_id = ${accountId})
       AND (o.account_id IS NULL OR o.account_id <> ${accountId})
     ORDER BY s.id DESC LIMIT ${MERGE_DEPTH}
-    ON CONFLICT DO NOTHING`.execute(ctx.db);
+    ON CONFLICT DO NOTHING`;
+  await ctx.write((trx) => insert.execute(trx));
 }
 
 /** After an unfollow or block: the target's statuses and reblogs leave the feed. */
 export async function unmergeFrom(ctx: AppContext, accountId: string, targetId: string): Promise<void> {
   const following = await ctx.db.selectFrom('follows').select('id').where('account_id', '=', accountId).where('target_account_id', '=', targetId).executeTakeFirst();
   if (following) return; // followed again before the job ran
-  await ctx.db.deleteFrom('home_feed').where('account_id', '=', accountId).where('author_id', '=', targetId).execute();
+  await ctx.write((trx) => trx.deleteFrom('home_feed').where('account_id', '=', accountId).where('author_id', '=', targetId).execute());
 }
 
 /** Rebuilds one account's feed from statuses and follows: its own statuses, then each followee's recent ones. */
 export async function rebuildFeed(ctx: AppContext, accountId: string): Promise<void> {
-  await ctx.db.transaction().execute(async (trx) => {
+  await ctx.write(async (trx) => {
     await trx.deleteFrom('home_feed').where('account_id', '=', accountId).execute();
     await sql`
       INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)

@@ -120,7 +120,7 @@ async function removeFollow(ctx: AppContext, trx: Trx, followerId: string, targe
 }
 
 export async function follow(ctx: AppContext, viewerId: string, targetId: string, opts: { reblogs?: boolean; notify?: boolean } = {}): Promise<Relationship> {
-  await ctx.db.transaction().execute(async (trx) => {
+  await ctx.write(async (trx) => {
     const target = await targetAccount(trx, viewerId, targetId);
     if (await isBlockedEitherWay(trx, viewerId, targetId)) throw new StarlingError('forbidden');
     const existing =
@@ -154,7 +154,7 @@ export async function follow(ctx: AppContext, viewerId: string, targetId: string
 }
 
 export async function unfollow(ctx: AppContext, viewerId: string, targetId: string): Promise<Relationship> {
-  await ctx.db.transaction().execute(async (trx) => {
+  await ctx.write(async (trx) => {
     await targetAccount(trx, viewerId, targetId);
     await removeFollow(ctx, trx, viewerId, targetId);
     await trx.deleteFrom('follow_requests').where('account_id', '=', viewerId).where('target_account_id', '=', targetId).execute();
@@ -165,7 +165,7 @@ export async function unfollow(ctx: AppContext, viewerId: string, targetId: stri
 }
 
 export async function authorizeFollowRequest(ctx: AppContext, viewerId: string, requesterId: string): Promise<Relationship> {
-  await ctx.db.transaction().execute(async (trx) => {
+  await ctx.write(async (trx) => {
     const req = await trx.selectFrom('follow_requests').selectAll().where('account_id', '=', requesterId).where('target_account_id', '=', viewerId).executeTakeFirst();
     if (!req) throw notFound();
     await trx.deleteFrom('follow_requests').where('id', '=', req.id).execute();
@@ -184,7 +184,7 @@ export async function rejectFollowRequest(ctx: AppContext, viewerId: string, req
 }
 
 export async function block(ctx: AppContext, viewerId: string, targetId: string): Promise<Relationship> {
-  await ctx.db.transaction().execute(async (trx) => {
+  await ctx.write(async (trx) => {
     await targetAccount(trx, viewerId, targetId);
     await trx
       .insertInto('blocks')
@@ -205,7 +205,7 @@ export async function block(ctx: AppContext, viewerId: string, targetId: string)
 }
 
 export async function unblock(ctx: AppContext, viewerId: string, targetId: string): Promise<Relationship> {
-  await ctx.db.transaction().execute(async (trx) => {
+  await ctx.write(async (trx) => {
     await targetAccount(trx, viewerId, targetId);
     await trx.deleteFrom('blocks').where('account_id', '=', viewerId).where('target_account_id', '=', targetId).execute();
   });
@@ -214,7 +214,7 @@ export async function unblock(ctx: AppContext, viewerId: string, targetId: strin
 }
 
 export async function mute(ctx: AppContext, viewerId: string, targetId: string, opts: { notifications?: boolean; durationSeconds?: number } = {}): Promise<Relationship> {
-  await ctx.db.transaction().execute(async (trx) => {
+  await ctx.write(async (trx) => {
     await targetAccount(trx, viewerId, targetId);
     const hide = opts.notifications === false ? 0 : 1;
     const expires = opts.durationSeconds ? new Date(ctx.now().getTime() + opts.durationSeconds * 1000).toISOString() : null;
@@ -229,7 +229,7 @@ export async function mute(ctx: AppContext, viewerId: string, targetId: string, 
 }
 
 export async function unmute(ctx: AppContext, viewerId: string, targetId: string): Promise<Relationship> {
-  await ctx.db.transaction().execute(async (trx) => {
+  await ctx.write(async (trx) => {
     await targetAccount(trx, viewerId, targetId);
     await trx.deleteFrom('mutes').where('account_id', '=', viewerId).where('target_account_id', '=', targetId).execute();
   });

@@ -6,7 +6,7 @@
  * twice (inserts ignore duplicates, deletes of missing rows do nothing).
  */
 import { sql, type Transaction } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database, Job } from '../store/schema.js';
 import type { AppContext } from './context.js';
 
 export type JobType = 'fanout' | 'unfanout' | 'notify' | 'feed.merge' | 'feed.unmerge';
@@ -65,12 +65,14 @@ async function claim(ctx: AppContext, limit: number) {
     .orderBy('run_at')
     .orderBy('id')
     .limit(limit);
-  return ctx.db
-    .updateTable('jobs')
-    .set({ locked_until: lease, attempts: sql`attempts + 1` })
-    .where('id', 'in', due)
-    .returningAll()
-    .execute();
+  return ctx.write((trx) =>
+    trx
+      .updateTable('jobs')
+      .set({ locked_until: lease, attempts: sql`attempts + 1` })
+      .where('id', 'in', due)
+      .returningAll()
+      .execute(),
+  );
 }
 
 export interface JobWorker {
@@ -99,30 +101,30 @@ export function startJobWorker(ctx: AppContext, handlers: JobHandlers, opts: { p
     for (;;) {
       const jobs = await claim(ctx, batch);
       if (jobs.length === 0) return done;
-      for (const job of jobs) {
-        if (stopped) return done;
-        try {
-          const handler = handlers[job.type as JobType] as JobHandler<JobType> | undefined;
-          if (!handler) throw new Error(`unknown job type ${job.type}`);
-          await handler(ctx, JSON.parse(job.payload));
-          await ctx.db.deleteFrom('jobs').where('id', '=', job.id).execute();
-          done++;
-        } catch (err) {
-          const attempts = job.attempts;
-          ctx.log.error({ err, job: { id: job.id, type: job.type, attempts } }, 'job failed');
-          if (attempts >= MAX_ATTEMPTS) {
-            // Kept, not deleted: a dead job is evidence. It is parked far in the future.
-            await ctx.db.updateTable('jobs').set({ last_error: String(err), run_at: '9999-12-31T00:00:00.000Z', locked_until: null }).where('id', '=', job.id).execute();
-          } else {
-            const backoff = Math.min(60_000, 500 * 2 ** attempts);
-            await ctx.db
-              .updateTable('jobs')
-              .set({ last_error: String(err), run_at: new Date(ctx.now().getTime() + backoff).toISOString(), locked_until: null })
-              .where('id', '=', job.id)
-              .execute();
-          }
-        }
-      }
+      // The claimed jobs run side by side, so their writes share group commits;
+      // they are independent and each is safe to run twice, so order does not matter.
+      const results = await Promise.all(jobs.map((job) => runJob(job)));
+      done += results.filter(Boolean).length;
+      if (stopped) return done;
+    }
+  }
+
+  async function runJob(job: Job): Promise<boolean> {
+    try {
+      const handler = handlers[job.type as JobType] as JobHandler<JobType> | undefined;
+      if (!handler) throw new Error(`unknown job type ${job.type}`);
+      await handler(ctx, JSON.parse(job.payload));
+      await ctx.write((trx) => trx.deleteFrom('jobs').where('id', '=', job.id).execute());
+      return true;
+    } catch (err) {
+      const attempts = job.attempts;
+      ctx.log.error({ err, job: { id: job.id, type: job.type, attempts } }, 'job failed');
+      // Kept, not deleted, after the last attempt: a dead job is evidence. It is parked far in the future.
+      const runAt = attempts >= MAX_ATTEMPTS ? '9999-12-31T00:00:00.000Z' : new Date(ctx.now().getTime() + Math.min(60_000, 500 * 2 ** attempts)).toISOString();
+      await ctx
+        .write((trx) => trx.updateTable('jobs').set({ last_error: String(err), run_at: runAt, locked_until: null }).where('id', '=', job.id).execute())
+        .catch((e) => ctx.log.error({ err: e }, 'could not reschedule job'));
+      return false;
     }
   }
 

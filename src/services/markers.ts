@@ -15,7 +15,7 @@ export async function getMarkers(ctx: AppContext, accountId: string, timelines: 
 
 export async function saveMarkers(ctx: AppContext, accountId: string, input: Partial<Record<Timeline, { last_read_id: string }>>) {
   const now = ctx.now().toISOString();
-  await ctx.db.transaction().execute(async (trx) => {
+  await ctx.write(async (trx) => {
     for (const timeline of ['home', 'notifications'] as const) {
       const m = input[timeline];
       if (!m) continue;

@@ -43,19 +43,21 @@ export async function createNotification(ctx: AppContext, p: JobPayloads['notify
     if (s?.edited_at) key += `:${s.edited_at}`;
   }
   const id = ctx.ids.next();
-  const inserted = await ctx.db
-    .insertInto('notifications')
-    .values({
-      id,
-      account_id: p.accountId,
-      from_account_id: p.fromAccountId,
-      type: p.type,
-      status_id: p.statusId,
-      dedupe_key: key,
-      created_at: ctx.now().toISOString(),
-    })
-    .onConflict((oc) => oc.columns(['account_id', 'dedupe_key']).doNothing())
-    .executeTakeFirst();
+  const inserted = await ctx.write((trx) =>
+    trx
+      .insertInto('notifications')
+      .values({
+        id,
+        account_id: p.accountId,
+        from_account_id: p.fromAccountId,
+        type: p.type,
+        status_id: p.statusId,
+        dedupe_key: key,
+        created_at: ctx.now().toISOString(),
+      })
+      .onConflict((oc) => oc.columns(['account_id', 'dedupe_key']).doNothing())
+      .executeTakeFirst(),
+  );
   // A repeated job inserts nothing and so announces nothing.
   if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) ctx.bus.publish({ type: 'notification.created', notificationId: id, accountId: p.accountId });
 }

@@ -93,7 +93,7 @@ async function upsertTags(ctx: AppContext, trx: Trx, names: string[]): Promise<s
 
 export async function createStatus(ctx: AppContext, req: CreateStatusRequest): Promise<{ status: Status; created: boolean }> {
   checkInput(req);
-  const result = await ctx.db.transaction().execute(async (trx) => {
+  const result = await ctx.write(async (trx) => {
     const now = ctx.now().toISOString();
     const id = req.id ?? ctx.ids.next();
     if (req.idempotencyKey) {
@@ -183,7 +183,7 @@ async function ownStatus(trx: Trx, id: string, accountId: string): Promise<Statu
 
 export async function editStatus(ctx: AppContext, accountId: string, id: string, input: Omit<StatusInput, 'visibility' | 'inReplyToId'>): Promise<Status> {
   checkInput(input);
-  const status = await ctx.db.transaction().execute(async (trx) => {
+  const status = await ctx.write(async (trx) => {
     const old = await ownStatus(trx, id, accountId);
     const now = ctx.now().toISOString();
     // The first edit also records the original, so history shows every version.
@@ -230,7 +230,7 @@ export async function statusHistory(ctx: AppContext, id: string) {
 
 /** Soft-deletes a status (and the reblogs of it); returns it with its source text, for delete-and-redraft. */
 export async function deleteStatus(ctx: AppContext, accountId: string, id: string): Promise<Status> {
-  const { status, deleted } = await ctx.db.transaction().execute(async (trx) => {
+  const { status, deleted } = await ctx.write(async (trx) => {
     const s = await ownStatus(trx, id, accountId);
     const deleted = [await softDelete(ctx, trx, s)];
     const reblogs = await trx.selectFrom('statuses').selectAll().where('reblog_of_id', '=', id).where('deleted_at', 'is', null).execute();
@@ -273,7 +273,7 @@ async function visibleTarget(ctx: AppContext, trx: Trx, viewerId: string, id: st
 }
 
 export async function favourite(ctx: AppContext, accountId: string, id: string): Promise<Status> {
-  const s = await ctx.db.transaction().execute(async (trx) => {
+  const s = await ctx.write(async (trx) => {
     const target = await visibleTarget(ctx, trx, accountId, id);
     const inserted = await trx
       .insertInto('favourites')
@@ -291,7 +291,7 @@ export async function favourite(ctx: AppContext, accountId: string, id: string):
 }
 
 export async function unfavourite(ctx: AppContext, accountId: string, id: string): Promise<Status> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return ctx.write(async (trx) => {
     const target = await visibleTarget(ctx, trx, accountId, id);
     const del = await trx.deleteFrom('favourites').where('account_id', '=', accountId).where('status_id', '=', target.id).executeTakeFirst();
     if (Number(del.numDeletedRows) > 0) {
@@ -302,7 +302,7 @@ export async function unfavourite(ctx: AppContext, accountId: string, id: string
 }
 
 export async function bookmark(ctx: AppContext, accountId: string, id: string, on: boolean): Promise<Status> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return ctx.write(async (trx) => {
     const target = await visibleTarget(ctx, trx, accountId, id);
     if (on) {
       await trx
@@ -319,7 +319,7 @@ export async function bookmark(ctx: AppContext, accountId: string, id: string, o
 
 /** Reblogs a status; reblogging twice returns the existing reblog. Returns the reblog (the wrapper status). */
 export async function reblog(ctx: AppContext, accountId: string, id: string, visibility: Visibility = 'public'): Promise<Status> {
-  const s = await ctx.db.transaction().execute(async (trx) => {
+  const s = await ctx.write(async (trx) => {
     const target = await visibleTarget(ctx, trx, accountId, id);
     if (!canReblog(target.visibility) && !(target.visibility === 'private' && target.account_id === accountId)) {
       throw new StarlingError('forbidden', 'This action is not allowed');
@@ -367,7 +367,7 @@ export async function reblog(ctx: AppContext, accountId: string, id: string, vis
 
 /** Undoes a reblog; returns the original status. */
 export async function unreblog(ctx: AppContext, accountId: string, id: string): Promise<Status> {
-  const s = await ctx.db.transaction().execute(async (trx) => {
+  const s = await ctx.write(async (trx) => {
     const target = await visibleTarget(ctx, trx, accountId, id);
     const existing = await trx.selectFrom('statuses').selectAll().where('account_id', '=', accountId).where('reblog_of_id', '=', target.id).where('deleted_at', 'is', null).executeTakeFirst();
     const facts = existing ? await softDelete(ctx, trx, existing) : null;

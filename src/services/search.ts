@@ -191,8 +191,10 @@ export async function searchStatuses(
     .selectFrom('statuses')
     .selectAll()
     .where(matching)
+    // The index holds originals only, so no `reblog_of_id IS NULL` here: on SQLite that
+    // condition would make the planner walk every status through its reblog index
+    // instead of looking up the few matches by id (checked below instead).
     .where('deleted_at', 'is', null)
-    .where('reblog_of_id', 'is', null)
     // domain/visibility.ts, as SQL: the author; public and unlisted for all; private for followers; mentioned people.
     .where(
       sql<SqlBool>`(statuses.account_id = ${viewerId}
@@ -205,5 +207,5 @@ export async function searchStatuses(
   if (opts.maxId !== undefined) qb = qb.where('id', '<', opts.maxId);
   if (opts.minId !== undefined) qb = qb.where('id', '>', opts.minId);
   const rows = await qb.orderBy('id', 'desc').limit(opts.limit).offset(opts.offset).execute();
-  return filterVisible(ctx.db, viewerId, rows);
+  return filterVisible(ctx.db, viewerId, rows.filter((s) => s.reblog_of_id === null));
 }

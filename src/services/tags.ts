@@ -138,7 +138,7 @@ export async function showTag(ctx: AppContext, viewerId: string | null, rawName:
 /** Follows a tag, creating it if nobody used it yet. Following twice is one follow. */
 export async function followTag(ctx: AppContext, viewerId: string, rawName: string): Promise<MastoTagEntity> {
   const name = tagNameOf(rawName);
-  const { tag, added } = await ctx.db.transaction().execute(async (trx) => {
+  const { tag, added } = await ctx.write(async (trx) => {
     const now = ctx.now().toISOString();
     await trx.insertInto('tags').values({ id: ctx.ids.next(), name, created_at: now }).onConflict((oc) => oc.column('name').doNothing()).execute();
     const tag = await trx.selectFrom('tags').select(['id', 'name']).where('name', '=', name).executeTakeFirstOrThrow();
