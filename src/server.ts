@@ -16,6 +16,7 @@ import { buildApp } from './http/app.js';
 import { startHousekeeping } from './services/housekeeping.js';
 import { createLocalBus } from './bus/bus.js';
 import { createWriter } from './store/writer.js';
+import { createMetrics, statementKind } from './ops/metrics.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
@@ -30,16 +31,22 @@ export function createLogger(config: Config): Logger {
 }
 
 export async function openContext(config: Config, log: Logger = createLogger(config)): Promise<{ ctx: AppContext; database: OpenedDatabase; worker: JobWorker }> {
-  const database = openSqlite(config.databaseFile);
+  const metrics = createMetrics({ node: String(config.nodeId) });
+  const database = openSqlite(config.databaseFile, ({ ok, ms, sql }) => {
+    const kind = statementKind(sql);
+    metrics.dbQueryDuration.observe({ kind }, ms / 1000);
+    if (!ok) metrics.dbErrors.inc({ kind });
+  });
   const { applied } = await migrateToLatest(database.db);
   if (applied.length) log.info({ migrations: applied }, 'database migrated');
   const urls: Urls = { base: config.publicUrl, domain: config.domain };
   let worker: JobWorker | null = null;
-  const writer = createWriter(database.db);
+  const writer = createWriter(database.db, { onBatch: (n) => metrics.writeBatchSize.observe(n) });
   const ctx: AppContext = {
     config,
     db: database.db,
     write: (fn) => writer.write(fn),
+    metrics,
     ids: createIdGenerator(config.nodeId),
     log,
     urls,
@@ -55,6 +62,7 @@ export async function startServer(config: Config, log?: Logger): Promise<Running
   const { ctx, database, worker } = await openContext(config, log);
   const app = await buildApp(ctx);
   const stopHousekeeping = startHousekeeping(ctx);
+  const stopSampling = sampleGauges(ctx, worker, () => app.streaming.size);
   const address = await app.listen({ host: config.host, port: config.port });
   const port = (app.server.address() as { port: number }).port;
   // With an ephemeral port and no configured public URL, the URL is known only now.
@@ -75,6 +83,7 @@ export async function startServer(config: Config, log?: Logger): Promise<Running
     close() {
       closing ??= (async () => {
         stopHousekeeping();
+        stopSampling();
         await app.close();
         await worker.stop();
         await ctx.bus.close();
@@ -83,4 +92,18 @@ export async function startServer(config: Config, log?: Logger): Promise<Running
       return closing;
     },
   };
+}
+
+/** State gauges are sampled every few seconds rather than at scrape time, so a scrape never waits on the database. */
+function sampleGauges(ctx: AppContext, worker: JobWorker, openStreams: () => number, everyMs = 5000): () => void {
+  const sample = async () => {
+    ctx.metrics.openStreams.set(openStreams());
+    const { pending, oldestAgeMs } = await worker.backlog();
+    ctx.metrics.jobBacklog.set(pending);
+    ctx.metrics.jobOldestAge.set(oldestAgeMs === null ? 0 : oldestAgeMs / 1000);
+  };
+  const timer = setInterval(() => void sample().catch(() => {}), everyMs);
+  timer.unref();
+  void sample().catch(() => {});
+  return () => clearInterval(timer);
 }

@@ -15,6 +15,7 @@ import { installErrorHandler } from './error-handler.js';
 import { normaliseFormBody } from './validation.js';
 import { mastodonRoutes } from './mastodon/index.js';
 import { oauthRoutes } from './oauth/index.js';
+import { healthRoutes } from './ops/health.js';
 import { streamingRoutes } from './streaming/index.js';
 import { StreamingHub } from '../services/streaming.js';
 
@@ -66,6 +67,13 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     reply.header('Referrer-Policy', 'same-origin');
   });
 
+  app.addHook('onResponse', async (req, reply) => {
+    // The route pattern, not the URL, keeps the label set small.
+    const labels = { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
+    ctx.metrics.httpRequests.inc(labels);
+    ctx.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+  });
+
   await app.register(authPlugin, { ctx });
 
   if (ctx.config.rateLimit.max > 0) {
@@ -78,7 +86,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       // By path: a probe's query string or trailing slash reaches the same route and must not be limited either.
       allowList: (req) => {
         const path = req.url.split('?', 1)[0].replace(/\/+$/, '');
-        return path === '/health' || path.startsWith('/api/v1/streaming/health');
+        // Health checks and scrapes must never be rate limited: monitoring that is shed sees nothing.
+        return ['/health', '/healthz', '/readyz', '/metrics'].includes(path) || path.startsWith('/api/v1/streaming/health');
       },
       errorResponseBuilder: (_req, context) => {
         const err = new StarlingError('rate_limited');
@@ -94,6 +103,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   app.decorate('streaming', hub);
   app.addHook('onClose', async () => hub.close());
   await app.register(streamingRoutes, { ctx, hub });
+  await app.register(healthRoutes, { ctx });
   await app.register(oauthRoutes, { ctx });
   await app.register(mastodonRoutes, { ctx });
   return app;

@@ -10,6 +10,7 @@ import type { IdGenerator } from '../domain/ids.js';
 import type { Urls } from '../domain/entities.js';
 import type { EventBus } from '../bus/bus.js';
 import type { WriteFn } from '../store/writer.js';
+import type { Metrics } from '../ops/metrics.js';
 
 export interface AppContext {
   readonly config: Config;
@@ -26,6 +27,7 @@ export interface AppContext {
   readonly urls: Urls;
   /** Domain events, published after commit (streaming and caches listen). */
   readonly bus: EventBus;
+  readonly metrics: Metrics;
   /** Wakes the job worker after a commit that queued work, so fan-out starts at once. */
   readonly kickJobs: () => void;
   readonly now: () => Date;

@@ -49,7 +49,11 @@ export interface OpenedDatabase {
   close(): Promise<void>;
 }
 
-export function openSqlite(file: string): OpenedDatabase {
+export interface QueryObserver {
+  (event: { ok: boolean; ms: number; sql: string }): void;
+}
+
+export function openSqlite(file: string, observe?: QueryObserver): OpenedDatabase {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const sqlite = new SQLite(file);
   // WAL lets readers run beside the writer; FULL fsyncs the WAL at every
@@ -62,6 +66,7 @@ export function openSqlite(file: string): OpenedDatabase {
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: sqlite }),
     plugins: [new IntegerResultsPlugin()],
+    log: observe ? (e) => observe({ ok: e.level === 'query', ms: e.queryDurationMillis, sql: e.query.sql }) : undefined,
   });
   return {
     db,

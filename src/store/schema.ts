@@ -202,6 +202,80 @@ export interface MarkerTable {
   updated_at: string;
 }
 
+export interface OpsHeartbeatTable {
+  node_id: number;
+  beat_at: string;
+}
+
+export interface ProbeResultTable {
+  id: string;
+  probe: string;
+  ok: Bool;
+  latency_ms: number | null;
+  detail: string;
+  node_id: Generated<number>;
+  created_at: string;
+}
+
+export interface ComponentStatusTable {
+  component: string;
+  status: string;
+  since: string;
+  updated_at: string;
+  reason: string | null;
+}
+
+export interface ComponentDailyTable {
+  component: string;
+  day: string;
+  samples: Generated<number>;
+  ok_samples: Generated<number>;
+  worst_status: Generated<string>;
+}
+
+export interface IncidentTable {
+  id: string;
+  title: string;
+  status: string;
+  impact: string;
+  source: string;
+  /** JSON array of component ids. */
+  components: string;
+  created_at: string;
+  updated_at: string;
+  resolved_at: string | null;
+}
+
+export interface IncidentUpdateTable {
+  id: string;
+  incident_id: string;
+  status: string;
+  body: string;
+  author: string;
+  created_at: string;
+}
+
+export interface MaintenanceTable {
+  id: string;
+  title: string;
+  body: string;
+  /** JSON array of component ids. */
+  components: string;
+  starts_at: string;
+  ends_at: string;
+  created_at: string;
+  cancelled_at: string | null;
+}
+
+export interface StatusSubscriberTable {
+  id: string;
+  url: string;
+  secret: string;
+  confirm_token_hash: string;
+  confirmed_at: string | null;
+  created_at: string;
+}
+
 export interface Database {
   accounts: AccountTable;
   users: UserTable;
@@ -224,6 +298,14 @@ export interface Database {
   idempotency_keys: IdempotencyKeyTable;
   jobs: JobTable;
   markers: MarkerTable;
+  ops_heartbeat: OpsHeartbeatTable;
+  probe_results: ProbeResultTable;
+  component_status: ComponentStatusTable;
+  component_daily: ComponentDailyTable;
+  incidents: IncidentTable;
+  incident_updates: IncidentUpdateTable;
+  maintenances: MaintenanceTable;
+  status_subscribers: StatusSubscriberTable;
   followed_tags: FollowedTagTable;
 }
 

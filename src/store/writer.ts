@@ -29,7 +29,7 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-export function createWriter(db: Kysely<Database>, opts: { maxBatch?: number } = {}): Writer {
+export function createWriter(db: Kysely<Database>, opts: { maxBatch?: number; onBatch?: (size: number) => void } = {}): Writer {
   const maxBatch = opts.maxBatch ?? 128;
   const queue: Pending[] = [];
   const stats = { batches: 0, writes: 0, largestBatch: 0 };
@@ -80,6 +80,7 @@ export function createWriter(db: Kysely<Database>, opts: { maxBatch?: number } =
         stats.batches++;
         stats.writes += batch.length;
         stats.largestBatch = Math.max(stats.largestBatch, batch.length);
+        opts.onBatch?.(batch.length);
         await runBatch(batch);
       }
     } finally {

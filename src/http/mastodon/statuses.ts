@@ -54,7 +54,7 @@ export async function statusRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     const keyHeader = req.headers['idempotency-key'];
     const idempotencyKey = keyHeader === undefined ? null : parse(IdempotencyKey, Array.isArray(keyHeader) ? keyHeader[0] : keyHeader);
     const user = await findUser(ctx, me.accountId);
-    const { status } = await posts.createStatus(ctx, {
+    const { status, created } = await posts.createStatus(ctx, {
       accountId: me.accountId,
       applicationId: me.applicationId,
       idempotencyKey,
@@ -65,6 +65,7 @@ export async function statusRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
       language: body.language === undefined ? user.default_language : body.language,
       inReplyToId: body.in_reply_to_id ?? null,
     });
+    if (created) ctx.metrics.postsCreated.inc();
     return reply.send(await one(status, me.accountId));
   });
 
