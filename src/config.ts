@@ -27,6 +27,40 @@ const Schema = z.object({
       windowSeconds: z.coerce.number().int().min(1).default(300),
     })
     .default({ max: 300, windowSeconds: 300 }),
+  /** Monitoring, status page and alerting (src/ops). */
+  ops: z
+    .object({
+      /** Run the synthetic probes and the ops engine on this node. */
+      enabled: z.boolean().default(true),
+      /** How often the synthetic probes run. */
+      probeIntervalSeconds: z.coerce.number().min(0.05).default(10),
+      /** With no probe result for this long, the status page says "unknown" instead of claiming a state. */
+      staleAfterSeconds: z.coerce.number().min(1).default(60),
+      /** Where alerts go: generic JSON, Slack-compatible or Discord-compatible webhooks, signed with HMAC-SHA256 when a secret is set. */
+      alertWebhooks: z
+        .array(z.object({ url: z.string().url(), kind: z.enum(['json', 'slack', 'discord']).default('json'), secret: z.string().optional() }))
+        .default([]),
+      slo: z
+        .object({
+          /** Share of API requests that must not fail (5xx). */
+          availability: z.coerce.number().gt(0).lt(1).default(0.999),
+          /** Share of API requests that must finish within latencyThresholdMs. */
+          latency: z.coerce.number().gt(0).lt(1).default(0.99),
+          latencyThresholdMs: z.coerce.number().positive().default(500),
+          /** The SLO period the error budget is counted over. */
+          periodDays: z.coerce.number().positive().default(30),
+        })
+        .default({ availability: 0.999, latency: 0.99, latencyThresholdMs: 500, periodDays: 30 }),
+      /** When set, a complete static copy of the status page is written here whenever it changes. */
+      statusPublishDir: z.string().optional(),
+    })
+    .default({
+      enabled: true,
+      probeIntervalSeconds: 10,
+      staleAfterSeconds: 60,
+      alertWebhooks: [],
+      slo: { availability: 0.999, latency: 0.99, latencyThresholdMs: 500, periodDays: 30 },
+    }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Run background jobs on this node. Off lets a cluster keep API-only nodes; the jobs wait in the database for a node that runs them. */
   runJobs: z.boolean().default(true),
@@ -60,6 +94,12 @@ const BOOLEAN_KEYS = ['registrationsOpen', 'trustProxy', 'runJobs'];
 export function readEnv(env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, key] of Object.entries(ENV)) if (env[name] !== undefined && env[name] !== '') out[key] = env[name];
+  const ops: Record<string, unknown> = {};
+  if (env.STARLING_OPS_ENABLED) ops.enabled = !['0', 'false', 'no', 'off'].includes(env.STARLING_OPS_ENABLED.toLowerCase());
+  if (env.STARLING_PROBE_INTERVAL) ops.probeIntervalSeconds = env.STARLING_PROBE_INTERVAL;
+  if (env.STARLING_STATUS_PUBLISH_DIR) ops.statusPublishDir = env.STARLING_STATUS_PUBLISH_DIR;
+  if (env.STARLING_ALERT_WEBHOOK) ops.alertWebhooks = [{ url: env.STARLING_ALERT_WEBHOOK, kind: env.STARLING_ALERT_WEBHOOK_KIND ?? 'json', secret: env.STARLING_ALERT_WEBHOOK_SECRET }];
+  if (Object.keys(ops).length) out.ops = ops;
   if (env.STARLING_RATE_LIMIT_MAX || env.STARLING_RATE_LIMIT_WINDOW) {
     out.rateLimit = { max: env.STARLING_RATE_LIMIT_MAX ?? 300, windowSeconds: env.STARLING_RATE_LIMIT_WINDOW ?? 300 };
   }
