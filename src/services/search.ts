@@ -22,6 +22,7 @@ import { normalizeTag } from '../domain/text.js';
 import type { Account, Status } from '../store/schema.js';
 import { statusSearchIndexFor } from '../store/search.js';
 import type { AppContext } from './context.js';
+import type { TagRef } from './tags.js';
 import { filterVisible } from './views.js';
 
 export type SearchType = 'accounts' | 'hashtags' | 'statuses';
@@ -44,17 +45,10 @@ export interface SearchRequest extends SearchPage {
   minId?: string;
 }
 
-export interface TagResult {
-  id: string;
-  name: string;
-  /** Null for an anonymous viewer. */
-  following: boolean | null;
-}
-
 export interface SearchResults {
   accounts: Account[];
   statuses: Status[];
-  hashtags: TagResult[];
+  hashtags: TagRef[];
 }
 
 /** `%`, `_` and the escape character itself, escaped for `LIKE … ESCAPE '\'`. */
@@ -86,7 +80,7 @@ export async function search(ctx: AppContext, viewerId: string | null, req: Sear
   const isAddress = q.includes('@') && !/\s/.test(q);
   const [accounts, hashtags, statuses] = await Promise.all([
     wants('accounts') ? searchAccounts(ctx, viewerId, q, { ...page, following: req.following === true }) : [],
-    wants('hashtags') && !q.includes('@') ? searchHashtags(ctx, viewerId, q, page) : [],
+    wants('hashtags') && !q.includes('@') ? searchHashtags(ctx, q, page) : [],
     wants('statuses') && viewerId !== null && !isAddress
       ? searchStatuses(ctx, viewerId, q, { ...page, accountId: req.accountId, maxId: req.maxId, minId: req.minId })
       : [],
@@ -144,11 +138,11 @@ export async function searchAccounts(
 /** A hashtag's allowed characters (as in domain/text.ts and the tag timeline). */
 const TAG_CHARS = /^[\p{L}\p{M}\p{N}_\u00b7\u200c]{1,100}$/u;
 
-/** Hashtags whose (normalised) name starts with the query; the exact name first. */
-export async function searchHashtags(ctx: AppContext, viewerId: string | null, query: string, page: SearchPage): Promise<TagResult[]> {
+/** Hashtags whose (normalised) name starts with the query; the exact name first. Rendered with tags.ts `tagViews`. */
+export async function searchHashtags(ctx: AppContext, query: string, page: SearchPage): Promise<TagRef[]> {
   const name = normalizeTag(query.trim().replace(/^#/, ''));
   if (!TAG_CHARS.test(name)) return [];
-  const rows = await ctx.db
+  return ctx.db
     .selectFrom('tags')
     .select(['id', 'name'])
     .where(like(sql.ref('name'), `${likeEscape(name)}%`))
@@ -157,18 +151,6 @@ export async function searchHashtags(ctx: AppContext, viewerId: string | null, q
     .limit(page.limit)
     .offset(page.offset)
     .execute();
-  if (rows.length === 0) return [];
-  const followed = new Set<string>();
-  if (viewerId) {
-    const f = await ctx.db
-      .selectFrom('followed_tags')
-      .select('tag_id')
-      .where('account_id', '=', viewerId)
-      .where('tag_id', 'in', rows.map((r) => r.id))
-      .execute();
-    for (const r of f) followed.add(r.tag_id);
-  }
-  return rows.map((r) => ({ id: r.id, name: r.name, following: viewerId ? followed.has(r.id) : null }));
 }
 
 /**

@@ -47,8 +47,10 @@ export interface StatusSearchIndex {
   readonly engine: string;
   /**
    * A condition on a row of `statuses` (referenced by that name): true when
-   * the status's text or content warning matches `query`. Only originals that
-   * are not deleted are ever indexed. Null when the query holds nothing
+   * the status's text or content warning matches `query`. It must be true only
+   * for originals, never for reblogs (the service relies on that rather than
+   * adding `reblog_of_id IS NULL`, which spoils SQLite's plan); the service
+   * also excludes deleted statuses. Null when the query holds nothing
    * searchable (only punctuation or spaces): then nothing matches.
    */
   matching(query: string): Expression<SqlBool> | null;

@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { renderAccount } from '../../domain/entities.js';
 import { StarlingError } from '../../domain/errors.js';
 import type { AppContext } from '../../services/context.js';
-import { search, searchAccounts, type TagResult } from '../../services/search.js';
+import { search, searchAccounts } from '../../services/search.js';
+import { tagViews } from '../../services/tags.js';
 import { statusViews } from '../../services/views.js';
 import { optionalUser, requireUser } from '../auth.js';
 import { parse, zBool, zLimit, zOptId } from '../validation.js';
@@ -57,14 +58,6 @@ function present(req: FastifyRequest, key: string): boolean {
 }
 
 export async function searchRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
-  const renderTag = (t: TagResult) => ({
-    id: t.id,
-    name: t.name,
-    url: `${ctx.urls.base}/tags/${encodeURIComponent(t.name)}`,
-    history: [],
-    ...(t.following === null ? {} : { following: t.following }),
-  });
-
   app.get('/api/v2/search', async (req) => {
     const viewerId = optionalUser(req, 'read:search');
     const q = parse(SearchQuery, req.query);
@@ -86,7 +79,7 @@ export async function searchRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     return {
       accounts: results.accounts.map((a) => renderAccount(a, ctx.urls)),
       statuses: await statusViews(ctx, results.statuses, viewerId),
-      hashtags: results.hashtags.map(renderTag),
+      hashtags: await tagViews(ctx, results.hashtags, viewerId),
     };
   });
 
