@@ -17,11 +17,16 @@ import { startHousekeeping } from './services/housekeeping.js';
 import { createLocalBus } from './bus/bus.js';
 import { createWriter } from './store/writer.js';
 import { createMetrics, statementKind } from './ops/metrics.js';
+import { OpsEngine } from './ops/engine.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
   readonly ctx: AppContext;
   readonly worker: JobWorker;
+  /** The ops engine (also `app.ops`): probes, component states, incidents, alerts. Started after listen when config.ops.enabled. */
+  readonly ops: OpsEngine;
+  /** The opened database, for operations on the connection itself (backup, fault tests). */
+  readonly database: OpenedDatabase;
   readonly url: string;
   close(): Promise<void>;
 }
@@ -60,11 +65,19 @@ export async function openContext(config: Config, log: Logger = createLogger(con
 
 export async function startServer(config: Config, log?: Logger): Promise<RunningServer> {
   const { ctx, database, worker } = await openContext(config, log);
-  const app = await buildApp(ctx);
+  // The probes call this node on the address it listens on (known after listen), not the public URL.
+  let listenUrl = ctx.urls.base;
+  const ops = new OpsEngine(ctx, { backlog: () => worker.backlog(), baseUrl: () => listenUrl });
+  const app = await buildApp(ctx, { ops });
+  if (app.hasDecorator('slo')) ops.attachSlo(app.slo);
+  if (app.hasDecorator('statusPage')) ops.onChange(() => void app.statusPage.refresh());
   const stopHousekeeping = startHousekeeping(ctx);
   const stopSampling = sampleGauges(ctx, worker, () => app.streaming.size);
   const address = await app.listen({ host: config.host, port: config.port });
-  const port = (app.server.address() as { port: number }).port;
+  const bound = app.server.address() as { port: number; address: string; family: string };
+  const port = bound.port;
+  const probeHost = ['0.0.0.0', '::'].includes(bound.address) ? '127.0.0.1' : bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+  listenUrl = `http://${probeHost}:${port}`;
   // With an ephemeral port and no configured public URL, the URL is known only now.
   if (config.publicUrl.endsWith(':0')) {
     const base = config.publicUrl.replace(/:0$/, `:${port}`);
@@ -74,14 +87,18 @@ export async function startServer(config: Config, log?: Logger): Promise<Running
     { address, url: ctx.urls.base, dataDir: config.dataDir },
     `Starling listening on ${ctx.urls.base} — create the first admin with: npx starling admin create --username NAME --email ADDRESS`,
   );
+  if (config.ops.enabled) await ops.start();
   let closing: Promise<void> | null = null;
   return {
     app,
     ctx,
     worker,
+    ops,
+    database,
     url: ctx.urls.base,
     close() {
       closing ??= (async () => {
+        await ops.stop();
         stopHousekeeping();
         stopSampling();
         await app.close();

@@ -24,10 +24,14 @@ export interface EventBus {
  */
 export function createLocalBus(onError: (err: unknown) => void = () => {}): EventBus {
   const handlers = new Set<EventHandler>();
+  let closed = false;
   return {
-    connected: true,
+    // A closed bus delivers nothing, and says so: readiness and the ops engine read this.
+    get connected() {
+      return !closed;
+    },
     publish(event) {
-      if (handlers.size === 0) return;
+      if (closed || handlers.size === 0) return;
       queueMicrotask(() => {
         for (const h of handlers) {
           try {
@@ -43,6 +47,7 @@ export function createLocalBus(onError: (err: unknown) => void = () => {}): Even
       return () => handlers.delete(handler);
     },
     async close() {
+      closed = true;
       handlers.clear();
     },
   };

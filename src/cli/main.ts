@@ -9,6 +9,10 @@ import { startServer, openContext, createLogger } from '../server.js';
 import { registerAccount } from '../services/accounts.js';
 import { rebuildFeed } from '../services/feeds.js';
 import { openSqlite, migrateToLatest } from '../store/db.js';
+import { publishFromStorage } from '../ops/publish.js';
+import { seedCommand } from './seed.js';
+import { incidentCommand, INCIDENT_USAGE } from './incident.js';
+import { buildRules } from '../ops/rules.js';
 
 const USAGE = `Usage: starling <command> [options]
 
@@ -24,7 +28,21 @@ Commands:
   jobs drain            Run every due background job, then exit
   feeds rebuild         Rebuild home feeds from statuses and follows
       [--account ID]    Only this account's feed (default: every account)
-  help                  Show this text
+  seed                  Fill an empty database with a realistic demo/benchmark dataset
+      --accounts N --posts M [--feed-depth K] [--seed S] [--force] [--json] [--data-dir DIR]
+                        Power-law follow graph, replies, reblogs, hashtags, favourites; every
+                        user's password is "starling-seed-password" and each account has the
+                        token "bench-token-<accountId>". --force replaces a non-empty database.
+  ops rules             Print Prometheus recording and alerting rules for the configured SLOs (YAML)
+      [--config FILE] [--job NAME] [--runbook-url URL]
+                        NAME: the scrape job of the Starling nodes (default starling);
+                        URL: where docs/OPERATIONS.md is published (alerts link to its sections)
+  status publish        Write a complete static copy of the status page (index.html, feed.atom, api/*.json)
+      --to DIR [--from auto|snapshot|database]
+                        auto (default): the snapshot a running node keeps in the data folder when it is
+                        fresh, else the database, else the snapshot however old (works with the database
+                        down), else a page that says the status is unknown
+${INCIDENT_USAGE}  help                  Show this text
 `;
 
 const COMMON = {
@@ -71,6 +89,14 @@ export async function main(argv: string[]): Promise<number | void> {
     }
     case 'feeds':
       return feeds(rest);
+    case 'seed':
+      return seedCommand(rest);
+    case 'incident':
+      return incidentCommand(rest, configFrom);
+    case 'ops':
+      return ops(rest);
+    case 'status':
+      return statusCommand(rest);
     case 'help':
     case '--help':
     case '-h':
@@ -147,4 +173,30 @@ async function feeds(args: string[]): Promise<number> {
     await worker.stop();
     await database.close();
   }
+}
+
+function ops(args: string[]): number {
+  if (args[0] !== 'rules') throw new Error('usage: starling ops rules [--config FILE] [--job NAME] [--runbook-url URL]');
+  const { values } = parseArgs({ args: args.slice(1), options: { ...COMMON, job: { type: 'string' }, 'runbook-url': { type: 'string' } }, strict: true });
+  const config = configFrom(values);
+  const { yaml, warnings } = buildRules(config.ops.slo, { job: values.job, runbookUrl: values['runbook-url'] });
+  for (const w of warnings) console.error(`warning: ${w}`);
+  process.stdout.write(yaml);
+  return 0;
+}
+
+async function statusCommand(args: string[]): Promise<number> {
+  const usage = 'usage: starling status publish --to DIR [--from auto|snapshot|database]';
+  if (args[0] !== 'publish') throw new Error(usage);
+  const { values } = parseArgs({ args: args.slice(1), options: { ...COMMON, to: { type: 'string' }, from: { type: 'string' } }, strict: true });
+  if (!values.to) throw new Error(`--to DIR is required; ${usage}`);
+  const from = values.from ?? 'auto';
+  if (from !== 'auto' && from !== 'snapshot' && from !== 'database') throw new Error(usage);
+  const config = configFrom(values);
+  const result = await publishFromStorage(config, { to: values.to, from });
+  for (const note of result.notes) console.error(`note: ${note}`);
+  const s = result.data.summary;
+  const state = s.freshness.stale ? `unknown${s.freshness.stale_since ? ` since ${s.freshness.stale_since}` : ''} (stale data)` : s.status.description;
+  console.log(`published the status page to ${result.dir} from ${result.from === 'none' ? 'nothing (no snapshot, no database)' : `the ${result.from}`}: ${state}`);
+  return 0;
 }

@@ -16,16 +16,25 @@ import { normaliseFormBody } from './validation.js';
 import { mastodonRoutes } from './mastodon/index.js';
 import { oauthRoutes } from './oauth/index.js';
 import { healthRoutes } from './ops/health.js';
+import { adminOpsRoutes } from './ops/admin.js';
+import { OpsEngine, PROBE_HEADER } from '../ops/engine.js';
+import { statusRoutes } from './status/index.js';
 import { streamingRoutes } from './streaming/index.js';
+import { webRoutes } from './web/index.js';
 import { StreamingHub } from '../services/streaming.js';
+import { SloTracker } from '../ops/slo.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     streaming: StreamingHub;
+    /** This node's ops engine: probes, component states, incidents, alerts; the status page's StatusSource. */
+    ops: OpsEngine;
+    /** This node's SLO tracker: fed by every response, evaluated by the ops engine (which sets the SLO gauges). */
+    slo: SloTracker;
   }
 }
 
-export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+export async function buildApp(ctx: AppContext, opts: { ops?: OpsEngine } = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: ctx.log as FastifyBaseLogger,
     bodyLimit: ctx.config.bodyLimit,
@@ -36,6 +45,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     routerOptions: { querystringParser: (s: string) => normaliseFormBody(parseQuery(s) as Record<string, unknown>), ignoreTrailingSlash: true },
   });
   installErrorHandler(app);
+  // Without an engine from startServer (benchmarks), one that never runs: the status page then says "unknown".
+  const ops = opts.ops ?? new OpsEngine(ctx);
+  app.decorate('ops', ops);
 
   // JSON: an empty body is an empty object (some clients send Content-Type without a body on POST actions).
   app.removeContentTypeParser('application/json');
@@ -67,11 +79,27 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     reply.header('Referrer-Policy', 'same-origin');
   });
 
+  const slo = new SloTracker(ctx.config.ops.slo, () => ctx.now().getTime(), { metrics: ctx.metrics });
+  app.decorate('slo', slo);
+
   app.addHook('onResponse', async (req, reply) => {
     // The route pattern, not the URL, keeps the label set small.
     const labels = { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
+    const seconds = reply.elapsedTime / 1000;
     ctx.metrics.httpRequests.inc(labels);
-    ctx.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+    ops.recordRequest(req.method, labels.route, reply.statusCode, req.headers[PROBE_HEADER]);
+    ctx.metrics.httpDuration.observe(labels, seconds);
+    // The canary's own requests are probes, not users: they are judged by the ops engine, not counted in the SLOs.
+    if (!ops.isProbe(req.headers[PROBE_HEADER])) slo.record(labels.route, reply.statusCode, seconds);
+  });
+
+  // A WebSocket upgrade refused before its route ran (a bad token fails the auth hook first) is answered over the
+  // raw socket, which nothing closes afterwards (@fastify/websocket only closes those it saw): close it here, or
+  // every refused upgrade leaves a half-open socket behind for good.
+  app.addHook('onResponse', async (req) => {
+    if (!req.raw.headers.upgrade || req.raw.headers.upgrade.toLowerCase() !== 'websocket') return;
+    const socket = req.raw.socket;
+    if (socket && !socket.destroyed) socket.destroy();
   });
 
   await app.register(authPlugin, { ctx });
@@ -87,7 +115,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       allowList: (req) => {
         const path = req.url.split('?', 1)[0].replace(/\/+$/, '');
         // Health checks and scrapes must never be rate limited: monitoring that is shed sees nothing.
-        return ['/health', '/healthz', '/readyz', '/metrics'].includes(path) || path.startsWith('/api/v1/streaming/health');
+        // The ops engine's own probes neither: a canary that gets rate limited reports an outage that is not there.
+        return ['/health', '/healthz', '/readyz', '/metrics'].includes(path) || path.startsWith('/api/v1/streaming/health') || ops.isProbe(req.headers[PROBE_HEADER]);
       },
       errorResponseBuilder: (_req, context) => {
         const err = new StarlingError('rate_limited');
@@ -104,7 +133,10 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   app.addHook('onClose', async () => hub.close());
   await app.register(streamingRoutes, { ctx, hub });
   await app.register(healthRoutes, { ctx });
+  await app.register(adminOpsRoutes, { ctx });
+  await app.register(statusRoutes, { ctx });
   await app.register(oauthRoutes, { ctx });
   await app.register(mastodonRoutes, { ctx });
+  await app.register(webRoutes, { ctx });
   return app;
 }

@@ -11,6 +11,7 @@ import { StarlingError } from '../domain/errors.js';
 import { scopeSatisfies } from '../domain/scopes.js';
 import type { AppContext } from '../services/context.js';
 import { findToken, type AuthInfo } from '../services/auth.js';
+import type { Account } from '../store/schema.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -68,4 +69,23 @@ export function optionalUser(req: FastifyRequest, scope: string): string | null 
   if (!auth || !auth.accountId) return null;
   checkScope(auth, scope);
   return auth.accountId;
+}
+
+/**
+ * A signed-in administrator (users.role = 'admin') with the given admin scope
+ * (`admin:read` for reads, `admin:write` for changes), or 401/403/422.
+ * Returns the auth and the admin's account (its username signs operator updates).
+ */
+export async function requireAdmin(ctx: AppContext, req: FastifyRequest, scope: 'admin:read' | 'admin:write'): Promise<AuthInfo & { accountId: string; account: Account }> {
+  const auth = requireUser(req, scope);
+  const row = await ctx.db
+    .selectFrom('users')
+    .innerJoin('accounts', 'accounts.id', 'users.account_id')
+    .selectAll('accounts')
+    .select('users.role')
+    .where('users.account_id', '=', auth.accountId)
+    .executeTakeFirst();
+  if (!row || row.role !== 'admin') throw new StarlingError('forbidden');
+  const { role: _role, ...account } = row;
+  return { ...auth, account };
 }

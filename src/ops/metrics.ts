@@ -26,6 +26,13 @@ export interface Metrics {
   readonly readOnly: Gauge;
 }
 
+/**
+ * Upper bounds of the HTTP duration histogram. `starling ops rules` reads the
+ * latency SLO from the `le` bucket equal to latencyThresholdMs (or the largest
+ * bound below it), so keep the default threshold (500 ms) a bound.
+ */
+export const HTTP_DURATION_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] as const;
+
 export function createMetrics(labels: { node: string }): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels(labels);
@@ -39,7 +46,7 @@ export function createMetrics(labels: { node: string }): Metrics {
       name: 'starling_http_request_duration_seconds',
       help: 'HTTP request duration by route and status',
       labelNames: ['method', 'route', 'status'],
-      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      buckets: [...HTTP_DURATION_BUCKETS],
       registers: r,
     }),
     dbQueryDuration: new Histogram({

@@ -10,6 +10,7 @@ import {
   Kysely,
   Migrator,
   SqliteDialect,
+  type SqliteDatabase,
   type KyselyPlugin,
   type PluginTransformQueryArgs,
   type PluginTransformResultArgs,
@@ -44,8 +45,15 @@ class IntegerResultsPlugin implements KyselyPlugin {
 
 export interface OpenedDatabase {
   db: Db;
-  /** The raw handle, for what Kysely does not cover (online backup, pragmas). */
-  sqlite: SQLite.Database;
+  /** The raw handle, for what Kysely does not cover (online backup, pragmas). The current one: `reopen` replaces it. */
+  readonly sqlite: SQLite.Database;
+  /**
+   * Opens a fresh connection to the same file and routes every later query to
+   * it (the old one is closed if it was still open). Recovery after the
+   * connection was lost; fault tests use it to end a database outage they
+   * caused by closing the connection.
+   */
+  reopen(): void;
   close(): Promise<void>;
 }
 
@@ -53,8 +61,7 @@ export interface QueryObserver {
   (event: { ok: boolean; ms: number; sql: string }): void;
 }
 
-export function openSqlite(file: string, observe?: QueryObserver): OpenedDatabase {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+function openHandle(file: string): SQLite.Database {
   const sqlite = new SQLite(file);
   // WAL lets readers run beside the writer; FULL fsyncs the WAL at every
   // commit, so an acknowledged post survives a power cut, not only a crash.
@@ -63,14 +70,33 @@ export function openSqlite(file: string, observe?: QueryObserver): OpenedDatabas
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.defaultSafeIntegers(true);
+  return sqlite;
+}
+
+export function openSqlite(file: string, observe?: QueryObserver): OpenedDatabase {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  let sqlite = openHandle(file);
+  // Kysely holds one connection for its life; it talks to whichever handle is current, so `reopen` needs no new Kysely.
+  const current: SqliteDatabase = {
+    prepare: (text) => sqlite.prepare(text),
+    close: () => sqlite.close(),
+  };
   const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: sqlite }),
+    dialect: new SqliteDialect({ database: current }),
     plugins: [new IntegerResultsPlugin()],
     log: observe ? (e) => observe({ ok: e.level === 'query', ms: e.queryDurationMillis, sql: e.query.sql }) : undefined,
   });
   return {
     db,
-    sqlite,
+    get sqlite() {
+      return sqlite;
+    },
+    reopen() {
+      if (file === ':memory:') throw new Error('an in-memory database cannot be reopened');
+      const old = sqlite;
+      sqlite = openHandle(file);
+      if (old.open) old.close();
+    },
     async close() {
       await db.destroy();
     },

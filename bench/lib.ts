@@ -1,0 +1,172 @@
+/**
+ * Shared pieces of the benchmarks: starting a Starling node in this process
+ * (so a benchmark can add its own routes beside the real ones), running a
+ * load generator in a child process (so it does not share the node's event
+ * loop), and formatting results.
+ */
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig, type Config } from '../src/config.js';
+import { createLogger, openContext } from '../src/server.js';
+import { buildApp } from '../src/http/app.js';
+import type { AppContext } from '../src/services/context.js';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+
+export interface BenchNode {
+  app: FastifyInstance;
+  ctx: AppContext;
+  config: Config;
+  url: string;
+  /** Waits until the node has answered every request it received (a series must not inherit the last one's queue). */
+  idle(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A Starling node on 127.0.0.1 and an ephemeral port, built like startServer
+ * does (openContext + buildApp) but with a hook to add routes before it listens.
+ * Rate limiting is off (the benchmark is one client hammering the node).
+ */
+export async function startNode(
+  dataDir: string,
+  opts: { logLevel?: string; configFile?: string; addRoutes?: (app: FastifyInstance, ctx: AppContext) => void } = {},
+): Promise<BenchNode> {
+  const config = loadConfig({
+    file: opts.configFile,
+    overrides: { dataDir, host: '127.0.0.1', port: 0, logLevel: opts.logLevel ?? 'warn', rateLimit: { max: 0, windowSeconds: 60 } },
+  });
+  const { ctx, database, worker } = await openContext(config, createLogger(config));
+  const app = await buildApp(ctx);
+  opts.addRoutes?.(app, ctx);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+  const base = `http://127.0.0.1:${port}`;
+  Object.assign(ctx.urls, { base, domain: new URL(base).host });
+  return {
+    app,
+    ctx,
+    config,
+    url: base,
+    async idle(timeoutMs = 300_000) {
+      // Requests whose clients went away are still being answered (a blocked event loop does not
+      // notice the disconnects); a probe that answers quickly three times in a row means the queue is empty.
+      const until = performance.now() + timeoutMs;
+      let quick = 0;
+      while (quick < 3) {
+        if (performance.now() > until) throw new Error(`the node is still busy ${timeoutMs / 1000} s after the load stopped`);
+        const t = performance.now();
+        const r = await fetch(`${base}/health`);
+        await r.arrayBuffer();
+        quick = performance.now() - t < 20 ? quick + 1 : 0;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    },
+    async close() {
+      await app.close();
+      await worker.stop();
+      await ctx.bus.close();
+      await database.close();
+    },
+  };
+}
+
+/** The access token the seeder made for an account. */
+export const tokenFor = (accountId: string) => `bench-token-${accountId}`;
+
+// ---------------------------------------------------------------------------
+// The load generator runs in a child process (bench/load.ts); these are its input and output.
+
+export type LoadRequests =
+  | { kind: 'get'; path: string; /** Authorization header values, used in turn (none: no header). */ auth: string[] }
+  | { kind: 'post-status'; tokens: string[]; keyPrefix: string };
+
+export interface LoadSpec {
+  url: string;
+  connections: number;
+  /** Seconds. */
+  duration: number;
+  /** Hard cap on requests (the loop is bounded in count as well as time). */
+  maxRequests: number;
+  requests: LoadRequests;
+}
+
+export interface Latency {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+}
+
+export interface LoadResult {
+  requests: number;
+  ok: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  seconds: number;
+  rps: number;
+  latency: Latency;
+  statusCodes: Record<string, number>;
+  /** post-status: ids of the statuses acknowledged with a 2xx. */
+  ids?: string[];
+}
+
+/** Runs bench/load.ts in a child process and returns its result. */
+export function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  return runChild<LoadResult>('load.ts', spec, (spec.duration + 60) * 1000);
+}
+
+/** Runs a bench helper script (TypeScript, through tsx) with a JSON input on stdin and a JSON result on stdout. */
+export function runChild<T>(script: string, input: unknown, timeoutMs: number): Promise<T> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, 'bench', script)], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} did not finish within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code !== 0) return reject(new Error(`${script} exited with ${code}`));
+      const line = out.trim().split('\n').pop() ?? '';
+      try {
+        resolvePromise(JSON.parse(line) as T);
+      } catch {
+        reject(new Error(`${script} printed no result: ${out.slice(-500)}`));
+      }
+    });
+    child.stdin.end(JSON.stringify(input));
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Numbers.
+
+export function percentiles(samples: Float64Array | number[]): Latency {
+  const a = Float64Array.from(samples).sort();
+  const n = a.length;
+  const at = (q: number) => (n === 0 ? 0 : a[Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1))]);
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += a[i];
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), p999: at(0.999), max: n ? a[n - 1] : 0, mean: n ? sum / n : 0 };
+}
+
+export const ms = (x: number) => `${x.toFixed(x < 10 ? 2 : 1)} ms`;
+export const num = (x: number) => Math.round(x).toLocaleString('en-US');
+
+export function table(rows: (string | number)[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
+  return rows.map((r) => r.map((v, c) => (c === 0 ? String(v).padEnd(widths[c]) : String(v).padStart(widths[c]))).join('  ')).join('\n');
+}
+
+export function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}

@@ -1,0 +1,129 @@
+/**
+ * Nothing written is lost, and people are told: the server process is killed
+ * while a post is being sent (it had taken the post, the answer never came
+ * back), another post is written during the outage, the server comes back on
+ * the same data and port, and each post is on the server exactly once. The
+ * banner appears during the outage and clears after. Then a post queued during
+ * a second outage survives the tab being closed, and is sent by the next one.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { createUser, tempDir, type TestUser } from '../helpers/server.js';
+import { ConsoleWatch, SCREENSHOTS, ensureWebBuilt, freePort, haveChromium, launch, newContext, signInInUi, startOnPort, waitFor, type PortServer } from './web-support.js';
+
+describe.skipIf(!haveChromium)('web app through a server outage', () => {
+  const dir = tempDir('starling-web-outage-');
+  let port: number;
+  let server: PortServer;
+  let base: string;
+  let browser: Browser;
+  let ctx: BrowserContext;
+  let page: Page;
+  let alice: TestUser;
+  const watch = new ConsoleWatch();
+
+  /** Alice's statuses with this text, as the server has them. */
+  async function copiesOf(text: string): Promise<number> {
+    const res = await fetch(`${base}/api/v1/accounts/${alice.id}/statuses?limit=40`, { headers: { Authorization: `Bearer ${alice.token}` } });
+    const list = (await res.json()) as { content: string }[];
+    return list.filter((s) => s.content.includes(text)).length;
+  }
+
+  const banner = () => page.getByTestId('degraded-banner');
+  const entry = (text: string) => page.locator('.outbox-entry', { hasText: text });
+
+  beforeAll(async () => {
+    await ensureWebBuilt();
+    port = await freePort();
+    server = await startOnPort(dir.path, port);
+    base = server.url;
+    alice = await createUser(base, 'alice');
+    browser = await launch();
+    ctx = await newContext(browser);
+    page = watch.watch(await ctx.newPage(), 'alice');
+    // The account was made through the API; sign in as a person would.
+    await fetch(`${base}/api/v1/accounts/update_credentials`, { method: 'PATCH', headers: { Authorization: `Bearer ${alice.token}`, 'Content-Type': 'application/json' }, body: '{"display_name":"Alice"}' });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.kill('SIGTERM');
+    dir.remove();
+  });
+
+  it('keeps posts queued while the server is down and delivers each exactly once when it is back', async () => {
+    await signInInUi(page, base, 'alice', 'correct horse battery');
+    await page.getByText('Your home timeline is empty').waitFor();
+    expect(await banner().count()).toBe(0);
+
+    // The server takes the first post, and dies before its answer leaves.
+    let killed = false;
+    await page.route('**/api/v1/statuses', async (route) => {
+      if (route.request().method() !== 'POST' || killed) return route.fallback();
+      killed = true;
+      const key = route.request().headers()['idempotency-key'];
+      expect(key).toBeTruthy();
+      await route.fetch();
+      watch.expectNetworkErrors(true);
+      await server.kill('SIGKILL');
+      await route.abort('connectionreset');
+    });
+    await page.getByLabel("What's on your mind?").fill('Written just before the crash');
+    await page.getByRole('button', { name: 'Post', exact: true }).click();
+    await entry('Written just before the crash').and(page.locator('[data-state="queued"]')).waitFor({ timeout: 10_000 });
+    expect(await entry('Written just before the crash').innerText()).toMatch(/queued/i);
+    await banner().waitFor();
+    expect(await banner().innerText()).toContain("can't be reached");
+    expect(await banner().getByRole('link', { name: 'Status page' }).getAttribute('href')).toBe('/status');
+    await page.unroute('**/api/v1/statuses');
+
+    // Written during the outage: queued too, and kept on the device.
+    await page.getByLabel("What's on your mind?").fill('Written during the outage');
+    await page.getByRole('button', { name: 'Post', exact: true }).click();
+    await entry('Written during the outage').and(page.locator('[data-state="queued"]')).waitFor();
+    const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('starling.outbox.v1') ?? '[]') as { key: string; state: string; params: { status: string } }[]);
+    expect(stored.map((e) => e.params.status).sort()).toEqual(['Written during the outage', 'Written just before the crash']);
+    expect(new Set(stored.map((e) => e.key)).size).toBe(2);
+    await page.screenshot({ path: join(SCREENSHOTS, 'web-outage-light-wide.png') });
+
+    // Back on the same data and port: the outbox sends both under their keys.
+    server = await startOnPort(dir.path, port);
+    await entry('Written just before the crash').and(page.locator('[data-state="posted"]')).waitFor({ timeout: 30_000 });
+    await entry('Written during the outage').and(page.locator('[data-state="posted"]')).waitFor({ timeout: 30_000 });
+    await banner().waitFor({ state: 'detached', timeout: 30_000 });
+    watch.expectNetworkErrors(false);
+
+    expect(await copiesOf('Written just before the crash')).toBe(1);
+    expect(await copiesOf('Written during the outage')).toBe(1);
+    // And in the home timeline, once each.
+    await page.locator('article', { hasText: 'Written during the outage' }).waitFor();
+    expect(await page.locator('article', { hasText: 'Written just before the crash' }).count()).toBe(1);
+  }, 90_000);
+
+  it('sends a post queued during an outage after the tab was closed, from the next one', async () => {
+    watch.expectNetworkErrors(true);
+    await server.kill('SIGKILL');
+    await page.getByLabel("What's on your mind?").fill('Queued, then the tab was closed');
+    await page.getByRole('button', { name: 'Post', exact: true }).click();
+    await entry('Queued, then the tab was closed').and(page.locator('[data-state="queued"]')).waitFor({ timeout: 10_000 });
+    await page.close();
+    server = await startOnPort(dir.path, port);
+    watch.expectNetworkErrors(false);
+
+    const next = watch.watch(await ctx.newPage(), 'alice-again');
+    await next.goto(`${base}/`);
+    await next.locator('.outbox-entry[data-state="posted"]', { hasText: 'Queued, then the tab was closed' }).waitFor({ timeout: 20_000 });
+    await waitFor(async () => (await copiesOf('Queued, then the tab was closed')) === 1, 5000, 'the post on the server');
+    // Nothing is sent twice, however long we wait.
+    await next.waitForTimeout(1500);
+    expect(await copiesOf('Queued, then the tab was closed')).toBe(1);
+    expect(await copiesOf('Written just before the crash')).toBe(1);
+    expect(await next.evaluate(() => JSON.parse(localStorage.getItem('starling.outbox.v1') ?? '[]').length)).toBe(0);
+  }, 60_000);
+
+  it('logged no console errors other than the refused connections of the outage', () => {
+    expect(watch.errors).toEqual([]);
+    expect(watch.expected.length).toBeGreaterThan(0);
+  });
+});

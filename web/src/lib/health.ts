@@ -1,0 +1,156 @@
+/**
+ * Is the platform working? Three signals, each cleared by recovery:
+ * requests failing (network errors and 5xx), the live stream being down, and
+ * the status page's summary.json reporting an incident. The banner reads this.
+ */
+import { createStore } from './store';
+import type { StatusSummary } from './types';
+
+export interface Health {
+  /** The last request to the server failed at the network or with a 5xx. */
+  requestsFailing: boolean;
+  /** The browser says it is offline. */
+  offline: boolean;
+  /** The streaming connection has been down for a while. */
+  streamDown: boolean;
+  /** What /status/api/summary.json reports when its indicator is not 'none'. */
+  incident: { indicator: string; description: string; incidents: string[] } | null;
+}
+
+export const health = createStore<Health>({
+  requestsFailing: false,
+  offline: typeof navigator !== 'undefined' && navigator.onLine === false,
+  streamDown: false,
+  incident: null,
+});
+
+const listeners = new Set<() => void>();
+/** Called when the server answers again after failures: the outbox and the stream retry at once. */
+export function onRecovery(fn: () => void): () => void {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+export function isDegraded(h: Health = health.get()): boolean {
+  return h.requestsFailing || h.offline || h.streamDown || h.incident !== null;
+}
+
+export function reportRequest(ok: boolean): void {
+  const was = health.get().requestsFailing;
+  if (was === !ok) return;
+  health.set((h) => ({ ...h, requestsFailing: !ok }));
+  if (ok) for (const fn of [...listeners]) fn();
+  schedule();
+}
+
+let streamTimer: ReturnType<typeof setTimeout> | null = null;
+/** The stream reports its state; a drop is shown only if it lasts (reconnects are normally quick). */
+export function reportStream(up: boolean, graceMs = 4000): void {
+  if (up) {
+    if (streamTimer) clearTimeout(streamTimer);
+    streamTimer = null;
+    if (health.get().streamDown) health.set((h) => ({ ...h, streamDown: false }));
+    return;
+  }
+  if (streamTimer || health.get().streamDown) return;
+  streamTimer = setTimeout(() => {
+    streamTimer = null;
+    health.set((h) => ({ ...h, streamDown: true }));
+    schedule();
+  }, graceMs);
+}
+
+/** The stream is not wanted (signed out): it is not "down". */
+export function clearStream(): void {
+  if (streamTimer) clearTimeout(streamTimer);
+  streamTimer = null;
+  if (health.get().streamDown) health.set((h) => ({ ...h, streamDown: false }));
+}
+
+// --- Probing: the status summary now and then; the server's health check while degraded.
+
+let probeTimer: ReturnType<typeof setTimeout> | null = null;
+let summaryMissing = false;
+let lastSummaryAt = 0;
+
+async function fetchSummary(): Promise<void> {
+  lastSummaryAt = Date.now();
+  let res: Response;
+  try {
+    res = await fetch('/status/api/summary.json', { cache: 'no-store', headers: { Accept: 'application/json' } });
+  } catch {
+    reportRequest(false);
+    return;
+  }
+  if (res.status >= 500) {
+    reportRequest(false);
+    return;
+  }
+  reportRequest(true);
+  // No status page on this server (yet): not a problem, and nothing to show.
+  if (!res.ok) {
+    summaryMissing = res.status === 404;
+    if (health.get().incident) health.set((h) => ({ ...h, incident: null }));
+    return;
+  }
+  summaryMissing = false;
+  try {
+    const s = (await res.json()) as StatusSummary;
+    const indicator = s?.status?.indicator;
+    if (typeof indicator !== 'string') return;
+    const incident =
+      // 'unknown' (the page has no fresh data yet, e.g. just after a start) is not an incident to announce.
+      indicator === 'none' || indicator === 'unknown'
+        ? null
+        : {
+            indicator,
+            description: String(s.status.description || 'Some parts of Starling are not working normally'),
+            incidents: (s.incidents ?? []).filter((i) => i && i.status !== 'resolved' && i.status !== 'postmortem').map((i) => String(i.name)),
+          };
+    const cur = health.get().incident;
+    if (JSON.stringify(cur) !== JSON.stringify(incident)) health.set((h) => ({ ...h, incident }));
+  } catch {
+    /* not JSON: ignore */
+  }
+}
+
+async function probeServer(): Promise<void> {
+  try {
+    const res = await fetch('/health', { cache: 'no-store' });
+    reportRequest(res.status < 500);
+  } catch {
+    reportRequest(false);
+  }
+}
+
+function schedule(): void {
+  if (typeof window === 'undefined') return;
+  if (probeTimer) clearTimeout(probeTimer);
+  const h = health.get();
+  const failing = h.requestsFailing || h.offline;
+  // While failing: probe the server every 3 s. Otherwise the summary every minute (every 15 s during an incident, every 5 min if there is none).
+  const delay = failing ? 3000 : h.incident || h.streamDown ? 15_000 : summaryMissing ? 300_000 : 60_000;
+  probeTimer = setTimeout(() => void tick(), delay);
+}
+
+async function tick(): Promise<void> {
+  const h = health.get();
+  if (h.requestsFailing || h.offline) await probeServer();
+  if (!health.get().requestsFailing && Date.now() - lastSummaryAt > 10_000) await fetchSummary();
+  schedule();
+}
+
+let started = false;
+export function startHealth(): void {
+  if (started || typeof window === 'undefined') return;
+  started = true;
+  window.addEventListener('online', () => {
+    health.set((h) => ({ ...h, offline: false }));
+    void tick();
+  });
+  window.addEventListener('offline', () => {
+    health.set((h) => ({ ...h, offline: true }));
+    schedule();
+  });
+  void fetchSummary().finally(schedule);
+}
