@@ -31,13 +31,20 @@ export interface BenchNode {
  */
 export async function startNode(
   dataDir: string,
-  opts: { logLevel?: string; configFile?: string; addRoutes?: (app: FastifyInstance, ctx: AppContext) => void } = {},
+  opts: {
+    logLevel?: string;
+    configFile?: string;
+    addRoutes?: (app: FastifyInstance, ctx: AppContext) => void;
+    /** An experiment knob, not Starling's configuration: SQLite's page cache for this node's connection, in MiB. */
+    sqliteCacheMb?: number;
+  } = {},
 ): Promise<BenchNode> {
   const config = loadConfig({
     file: opts.configFile,
     overrides: { dataDir, host: '127.0.0.1', port: 0, logLevel: opts.logLevel ?? 'warn', rateLimit: { max: 0, windowSeconds: 60 } },
   });
   const { ctx, database, worker } = await openContext(config, createLogger(config));
+  if (opts.sqliteCacheMb) database.sqlite.pragma(`cache_size = -${Math.round(opts.sqliteCacheMb * 1024)}`);
   const app = await buildApp(ctx);
   opts.addRoutes?.(app, ctx);
   await app.listen({ host: '127.0.0.1', port: 0 });

@@ -86,11 +86,13 @@ export async function buildApp(ctx: AppContext, opts: { ops?: OpsEngine } = {}):
     // The route pattern, not the URL, keeps the label set small.
     const labels = { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
     const seconds = reply.elapsedTime / 1000;
+    // The ops engine's own requests are probes, not users: they have their own series (starling_probe_*) and are
+    // left out of the request series and the SLOs, so a canary cannot hide, or invent, what users see.
+    if (ops.isProbe(req.headers[PROBE_HEADER])) return;
     ctx.metrics.httpRequests.inc(labels);
     ops.recordRequest(req.method, labels.route, reply.statusCode, req.headers[PROBE_HEADER]);
     ctx.metrics.httpDuration.observe(labels, seconds);
-    // The canary's own requests are probes, not users: they are judged by the ops engine, not counted in the SLOs.
-    if (!ops.isProbe(req.headers[PROBE_HEADER])) slo.record(labels.route, reply.statusCode, seconds);
+    slo.record(labels.route, reply.statusCode, seconds);
   });
 
   // A WebSocket upgrade refused before its route ran (a bad token fails the auth hook first) is answered over the

@@ -28,10 +28,14 @@ export function bearerToken(req: FastifyRequest): string | null {
   return m[1];
 }
 
+const PUBLIC_PATHS = /^\/(status|healthz|readyz|metrics|health)(\/|\?|$)/;
+
 export const authPlugin = fp(
   async (app: FastifyInstance, opts: { ctx: AppContext }) => {
     app.decorateRequest('auth', null);
     app.addHook('onRequest', async (req) => {
+      // The status page and health checks never look at tokens: they must answer when the database cannot.
+      if (PUBLIC_PATHS.test(req.url)) return;
       const token = bearerToken(req);
       if (token === null) return;
       const info = await findToken(opts.ctx, token);

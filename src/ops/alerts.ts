@@ -52,6 +52,11 @@ export function incidentAlert(e: IncidentEvent, components: ComponentView[], pag
   };
 }
 
+/** The wait before the next attempt after `attempt` failed ones: base, 2×base, 4×base, … capped (jitter is added on top). */
+export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
+  return Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+}
+
 export function signature(secret: string, timestamp: string, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
@@ -203,7 +208,7 @@ export class AlertSender {
       if (this.stopped) return;
       if (outcome === 'retry' && d.attempts < this.o.maxAttempts) {
         this.stats.retries++;
-        const delay = Math.min(this.o.maxDelayMs, this.o.baseDelayMs * 2 ** (d.attempts - 1));
+        const delay = backoffMs(d.attempts, this.o.baseDelayMs, this.o.maxDelayMs);
         // Jitter, so many nodes retrying one receiver do not arrive together.
         q.timer = setTimeout(() => {
           q.timer = null;

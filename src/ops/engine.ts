@@ -48,7 +48,6 @@ import {
 } from './components.js';
 import {
   IncidentBook,
-  OpsInputError,
   incidentView,
   loadIncidents,
   loadMaintenances,
@@ -63,7 +62,7 @@ import {
 import { AlertSender, incidentAlert, type Alert } from './alerts.js';
 import { Canary, DEFAULT_THRESHOLDS, PROBE_HEADER, runAllProbes, withDeadline, type ProbeEnv, type ProbeOutcome, type ProbeThresholds } from './probes.js';
 
-export { OpsInputError, PROBE_HEADER };
+export { PROBE_HEADER };
 
 /** What the engine needs of an SLO tracker (src/ops/slo.ts `SloTracker`). */
 export interface SloSource {
@@ -446,12 +445,12 @@ export class OpsEngine implements StatusSource {
         this.ctx.log.info({ incident: e.incident.id }, 'alert silenced: scheduled maintenance covers every affected component');
         continue;
       }
-      this.alerts.send(incidentAlert(e, this.publicViews(now), `${this.ctx.config.publicUrl}/status`, iso(now)));
+      this.alerts.send(incidentAlert(e, this.publicViews(now), `${this.ctx.urls.base}/status`, iso(now)));
     }
   }
 
   private sendAlert(a: Omit<Alert, 'pageUrl' | 'at'>): void {
-    this.alerts.send({ ...a, pageUrl: `${this.ctx.config.publicUrl}/status`, at: iso(this.clock()) });
+    this.alerts.send({ ...a, pageUrl: `${this.ctx.urls.base}/status`, at: iso(this.clock()) });
   }
 
   // ---- operators (admin API) -----------------------------------------------------------------
@@ -533,7 +532,7 @@ export class OpsEngine implements StatusSource {
       page: {
         id: this.ctx.config.domain,
         name: this.ctx.config.instanceTitle,
-        url: `${this.ctx.config.publicUrl}/status`,
+        url: `${this.ctx.urls.base}/status`,
         updated_at: iso(Math.max(this.lastProbeAt ?? this.startedAt, ...incidents.map((i) => Date.parse(i.updated_at)))),
       },
       status: overallStatus(
@@ -796,12 +795,20 @@ export class OpsEngine implements StatusSource {
 
   private async prune(now: number): Promise<void> {
     await this.ctx.write((trx) => trx.deleteFrom('probe_results').where('id', '<', idAtTime(now - PROBE_RESULTS_KEEP_MS)).execute());
-    // The canary's deleted test statuses: nothing refers to them once their unfanout job has run.
+    // The canary's test statuses older than an hour (deleted ones, and any a failed round left behind): nobody
+    // follows the canary, so nothing but its own rows refers to them.
     if (this.canary.accountId) {
       const accountId = this.canary.accountId;
-      await this.ctx.write((trx) =>
-        trx.deleteFrom('statuses').where('account_id', '=', accountId).where('deleted_at', 'is not', null).where('id', '<', idAtTime(now - 3600_000)).execute(),
-      );
+      await this.ctx.write(async (trx) => {
+        await trx.deleteFrom('statuses').where('account_id', '=', accountId).where('id', '<', idAtTime(now - 3600_000)).execute();
+        await trx
+          .updateTable('accounts')
+          .set((eb) => ({
+            statuses_count: eb.selectFrom('statuses').select((e) => e.fn.countAll<number>().as('n')).where('account_id', '=', accountId).where('deleted_at', 'is', null),
+          }))
+          .where('id', '=', accountId)
+          .execute();
+      });
     }
   }
 }
@@ -826,7 +833,3 @@ function fmtRates(r: Record<string, number>): string {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export function isOpsInputError(err: unknown): err is OpsInputError {
-  return err instanceof OpsInputError;
-}

@@ -137,6 +137,9 @@ export class Canary {
         if (!account) throw err;
       }
     }
+    // Never take over someone else's account that happens to have the canary's name.
+    const owner = await ctx.db.selectFrom('users').select('email').where('account_id', '=', account.id).executeTakeFirst();
+    if (owner?.email !== `${username}@canary.invalid`) throw new Error(`the username ${username} belongs to an account that is not the canary`);
     if (account.bot !== 1 || account.discoverable !== 0) {
       await updateProfile(ctx, account.id, { bot: true, discoverable: false, display_name: 'Starling canary', note: 'Checks that posting works. Posts nothing anyone can see.' });
     }

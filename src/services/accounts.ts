@@ -7,7 +7,7 @@ import { hashPassword, verifyPassword } from './passwords.js';
 
 export const USERNAME_RE = /^[a-z0-9_]{1,30}$/i;
 /** Names a person could be fooled by, or that collide with routes. */
-const RESERVED = new Set(['admin', 'administrator', 'root', 'support', 'help', 'status', 'starling', 'api', 'oauth', 'web', 'about', 'health', 'metrics', 'well-known']);
+const RESERVED = new Set(['admin', 'administrator', 'root', 'support', 'help', 'status', 'starling', 'api', 'oauth', 'web', 'about', 'health', 'metrics', 'well-known', 'starling_canary']);
 
 export interface RegisterInput {
   username: string;

@@ -13,6 +13,7 @@ import type { Status } from '../../store/schema.js';
 import { requireUser, optionalUser } from '../auth.js';
 import { parse, zBool, zId, PageQuery, zLimit } from '../validation.js';
 import { setLinkHeader } from '../pagination.js';
+import { PROBE_HEADER } from '../../ops/probes.js';
 
 const IdParams = z.object({ id: z.string() });
 const CreateBody = z.object({
@@ -65,7 +66,8 @@ export async function statusRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
       language: body.language === undefined ? user.default_language : body.language,
       inReplyToId: body.in_reply_to_id ?? null,
     });
-    if (created) ctx.metrics.postsCreated.inc();
+    // The ops engine's canary posts are probes, not users' posts (they have their own series).
+    if (created && !app.ops.isProbe(req.headers[PROBE_HEADER])) ctx.metrics.postsCreated.inc();
     return reply.send(await one(status, me.accountId));
   });
 

@@ -61,6 +61,7 @@ function resolveStream(auth: AuthInfo | null, stream: unknown, tag: unknown): { 
 }
 
 export async function streamingRoutes(app: FastifyInstance, { ctx, hub }: { ctx: AppContext; hub: StreamingHub }): Promise<void> {
+  const frames = new FrameEncoder();
   await app.register(websocket, {
     options: {
       maxPayload: 64 * 1024,
@@ -75,7 +76,7 @@ export async function streamingRoutes(app: FastifyInstance, { ctx, hub }: { ctx:
   });
 
   app.get('/api/v1/streaming', { websocket: true }, (socket, req) => {
-    void openWebSocket(ctx, hub, socket, req);
+    void openWebSocket(ctx, hub, frames, socket, req);
   });
 
   app.get('/api/v1/streaming/*', async (req, reply) => {
@@ -89,7 +90,30 @@ export async function streamingRoutes(app: FastifyInstance, { ctx, hub }: { ctx:
   });
 }
 
-async function openWebSocket(ctx: AppContext, hub: StreamingHub, socket: WebSocket, req: FastifyRequest): Promise<void> {
+/**
+ * One event goes to many sockets with the same bytes: the frame is encoded
+ * once and reused while the same payload is being delivered (the hub hands
+ * every subscriber the same payload string), instead of once per socket.
+ */
+class FrameEncoder {
+  private payload: string | null = null;
+  private frames = new Map<string, Buffer>();
+  encode(stream: string[], event: string, payload: string): Buffer {
+    if (payload !== this.payload) {
+      this.payload = payload;
+      this.frames = new Map();
+    }
+    const key = `${event}\u0000${stream.join('\u0000')}`;
+    let frame = this.frames.get(key);
+    if (!frame) {
+      frame = Buffer.from(JSON.stringify({ stream, event, payload }));
+      this.frames.set(key, frame);
+    }
+    return frame;
+  }
+}
+
+async function openWebSocket(ctx: AppContext, hub: StreamingHub, frames: FrameEncoder, socket: WebSocket, req: FastifyRequest): Promise<void> {
   const sendJson = (o: unknown) => socket.readyState === socket.OPEN && socket.send(JSON.stringify(o));
   let auth: AuthInfo | null;
   try {
@@ -103,7 +127,7 @@ async function openWebSocket(ctx: AppContext, hub: StreamingHub, socket: WebSock
     send(stream, event, payload) {
       if (socket.readyState !== socket.OPEN) return false;
       if (socket.bufferedAmount > MAX_BUFFERED_BYTES) return false;
-      socket.send(JSON.stringify({ stream, event, payload }));
+      socket.send(frames.encode(stream, event, payload), { binary: false });
       return true;
     },
     close(reason) {
