@@ -44,8 +44,11 @@ export async function homeTimeline(ctx: AppContext, viewerId: string, page: Page
     'home_feed.status_id',
     page,
   ).execute();
-  const pulled = applyPage(
-    ctx.db
+  const a = await pushed;
+  // When the pushed page is full, anything pulled must fall inside its span to make the page:
+  // bounding the pull by the page's edge keeps it from sorting a popular author's whole history.
+  const edge = a.length === page.limit ? a[a.length - 1].id : null;
+  let pulledQuery = ctx.db
       .selectFrom('statuses')
       .innerJoin('follows', (j) => j.onRef('follows.target_account_id', '=', 'statuses.account_id').on('follows.account_id', '=', viewerId))
       .select('statuses.id')
@@ -59,11 +62,9 @@ export async function homeTimeline(ctx: AppContext, viewerId: string, page: Page
         sql<SqlBool>`(statuses.in_reply_to_account_id IS NULL OR statuses.in_reply_to_account_id = statuses.account_id
           OR statuses.in_reply_to_account_id = ${viewerId}
           OR statuses.in_reply_to_account_id IN (SELECT target_account_id FROM follows WHERE account_id = ${viewerId}))`,
-      ),
-    'statuses.id',
-    page,
-  ).execute();
-  const [a, b] = await Promise.all([pushed, pulled]);
+      );
+  if (edge !== null) pulledQuery = pulledQuery.where('statuses.id', page.min_id !== undefined ? '<=' : '>=', edge);
+  const b = await applyPage(pulledQuery, 'statuses.id', page).execute();
   const ids = [...new Set([...a, ...b].map((r) => r.id))];
   // Ids have a fixed number of digits, so string order is numeric order.
   ids.sort((x, y) => (x < y ? 1 : x > y ? -1 : 0));

@@ -4,10 +4,12 @@ import * as m0001 from './0001-core.js';
 import * as m0002 from './0002-search.js';
 import * as m0003 from './0003-tags.js';
 import * as m0004 from './0004-ops.js';
+import * as m0005 from './0005-pull-index.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-core': m0001,
   '0002-search': m0002,
   '0003-tags': m0003,
   '0004-ops': m0004,
+  '0005-pull-index': m0005,
 };
