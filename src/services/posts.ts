@@ -36,6 +36,11 @@ export async function statusFacts(trx: Kysely<Database>, s: Status): Promise<Sta
   };
 }
 
+/** Authors with very many followers are merged into home timelines on read; everyone else is fanned out on write. */
+function distributionFor(ctx: AppContext, followersCount: number): Status['distribution'] {
+  return followersCount >= ctx.config.fanoutThreshold ? 'pull' : 'push';
+}
+
 /** How long an Idempotency-Key keeps returning the status it first made. Mastodon keeps them an hour. */
 export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
 
@@ -147,7 +152,7 @@ export async function createStatus(ctx: AppContext, req: CreateStatusRequest): P
         in_reply_to_account_id: parent?.account_id ?? null,
         reblog_of_id: null,
         application_id: req.applicationId,
-        distribution: author.followers_count >= ctx.config.fanoutThreshold ? 'pull' : 'push',
+        distribution: distributionFor(ctx, author.followers_count),
         created_at: now,
         edited_at: null,
         deleted_at: null,
@@ -344,7 +349,7 @@ export async function reblog(ctx: AppContext, accountId: string, id: string, vis
         in_reply_to_account_id: null,
         reblog_of_id: target.id,
         application_id: null,
-        distribution: author.followers_count >= ctx.config.fanoutThreshold ? 'pull' : 'push',
+        distribution: distributionFor(ctx, author.followers_count),
         created_at: now,
         edited_at: null,
         deleted_at: null,
