@@ -15,6 +15,7 @@ import { useStore } from './lib/store';
 import { setStreamingToken } from './lib/streaming';
 import { toast } from './lib/toasts';
 import type { Account } from './lib/types';
+import { isAdmin } from './lib/roles';
 import Home from './views/Home';
 import Public from './views/Public';
 import Tag from './views/Tag';
@@ -26,6 +27,7 @@ const Thread = lazy(() => import('./views/Thread'));
 const Notifications = lazy(() => import('./views/Notifications'));
 const Search = lazy(() => import('./views/Search'));
 const SavedList = lazy(() => import('./views/Lists'));
+const Ops = lazy(() => import('./views/Ops'));
 
 // Tokens of sign-outs that could not reach the server are revoked when it can be reached.
 void retryRevocations();
@@ -63,6 +65,7 @@ function route(path: string, signedIn: boolean): ReactNode {
   if (path === '/auth/callback') return <AuthCallback />;
   if (path === '/notifications') return signedIn ? <Notifications /> : <NeedsSignIn what="your notifications" />;
   if (path === '/bookmarks') return signedIn ? <SavedList kind="bookmarks" /> : <NeedsSignIn what="your bookmarks" />;
+  if (path === '/ops') return signedIn ? <Ops /> : <NeedsSignIn what="the operations page" />;
   if (path === '/favourites') return signedIn ? <SavedList kind="favourites" /> : <NeedsSignIn what="your likes" />;
   if ((m = /^\/@([^/]+)\/?$/.exec(path))) return <Profile key={dec(m[1])} acct={dec(m[1])} tab="posts" />;
   if ((m = /^\/@([^/]+)\/(followers|following)\/?$/.exec(path))) return <Profile key={dec(m[1])} acct={dec(m[1])} tab={m[2] as 'followers' | 'following'} />;
@@ -121,6 +124,7 @@ function Nav({ path, me }: { path: string; me: Account | undefined }) {
         {me && <NavItem to="/bookmarks" icon="bookmark" label="Bookmarks" current={path === '/bookmarks'} />}
         {me && <NavItem to="/favourites" icon="star" label="Likes" current={path === '/favourites'} />}
         {me && <NavItem to={`/@${me.acct}`} icon="user" label="Profile" current={path === `/@${me.acct}`} />}
+        {isAdmin(me) && <NavItem to="/ops" icon="chart" label="Operations" current={path === '/ops'} />}
       </ul>
       {me ? (
         <div className="nav-me">

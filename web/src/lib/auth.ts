@@ -11,7 +11,10 @@ import { createStore } from './store';
 import type { Account } from './types';
 
 export const SCOPES = 'read write follow push';
-const APP_KEY = 'starling.app.v1';
+/** Asked for only when an administrator opens the operations page: nobody else's token carries it. */
+export const ADMIN_SCOPES = `${SCOPES} admin:read`;
+// v2: registered with admin:read among the scopes the app may ask for (a v1 registration could not).
+const APP_KEY = 'starling.app.v2';
 const SESSION_KEY = 'starling.session.v1';
 const PKCE_KEY = 'starling.pkce.v1';
 
@@ -58,7 +61,7 @@ async function registerApp(): Promise<AppRegistration> {
   const { data } = await api<{ client_id: string; client_secret: string }>('/api/v1/apps', {
     method: 'POST',
     token: null,
-    body: { client_name: 'Starling Web', redirect_uris: redirectUri(), scopes: SCOPES, website: location.origin },
+    body: { client_name: 'Starling Web', redirect_uris: redirectUri(), scopes: ADMIN_SCOPES, website: location.origin },
   });
   const reg = { client_id: data.client_id, client_secret: data.client_secret, redirect_uri: redirectUri() };
   localStorage.setItem(APP_KEY, JSON.stringify(reg));
@@ -105,18 +108,23 @@ async function challengeFor(verifier: string): Promise<string> {
   return base64url(sha256(data));
 }
 
-/** Sends the browser to Starling's sign-in page. Resolves only if it could not. */
-export async function beginSignIn(returnTo = '/'): Promise<void> {
+/**
+ * Sends the browser to Starling's sign-in page. Resolves only if it could not.
+ * `admin` also asks for admin:read (the operations page); the server still
+ * answers admin routes only for administrators.
+ */
+export async function beginSignIn(returnTo = '/', opts: { admin?: boolean } = {}): Promise<void> {
   const { app } = await ensureApp();
   const verifier = randomString(48);
   const state = randomString(16);
-  sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state, returnTo }));
+  const scope = opts.admin ? ADMIN_SCOPES : SCOPES;
+  sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state, returnTo, scope }));
   const url = new URL('/oauth/authorize', location.origin);
   url.search = new URLSearchParams({
     response_type: 'code',
     client_id: app.client_id,
     redirect_uri: app.redirect_uri,
-    scope: SCOPES,
+    scope,
     state,
     code_challenge: await challengeFor(verifier),
     code_challenge_method: 'S256',
@@ -127,7 +135,7 @@ export async function beginSignIn(returnTo = '/'): Promise<void> {
 
 /** The OAuth redirect: checks the state, exchanges the code (with the PKCE verifier) for a token. */
 export async function completeSignIn(params: URLSearchParams): Promise<string> {
-  const pending = readJson<{ verifier: string; state: string; returnTo: string }>(sessionStorage, PKCE_KEY);
+  const pending = readJson<{ verifier: string; state: string; returnTo: string; scope?: string }>(sessionStorage, PKCE_KEY);
   const error = params.get('error');
   if (error) throw new Error(error === 'access_denied' ? 'Sign-in was cancelled.' : params.get('error_description') || error);
   const code = params.get('code');
@@ -137,7 +145,7 @@ export async function completeSignIn(params: URLSearchParams): Promise<string> {
   const { data } = await api<{ access_token: string }>('/oauth/token', {
     method: 'POST',
     token: null,
-    body: { grant_type: 'authorization_code', code, client_id: app.client_id, client_secret: app.client_secret, redirect_uri: app.redirect_uri, code_verifier: pending.verifier, scope: SCOPES },
+    body: { grant_type: 'authorization_code', code, client_id: app.client_id, client_secret: app.client_secret, redirect_uri: app.redirect_uri, code_verifier: pending.verifier, scope: pending.scope ?? SCOPES },
   });
   sessionStorage.removeItem(PKCE_KEY);
   await startSession(data.access_token);

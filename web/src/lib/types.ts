@@ -15,6 +15,8 @@ export interface Account {
   following_count: number;
   statuses_count: number;
   created_at: string;
+  /** verify_credentials only: the signed-in person's role (name "Admin", or permission bit 1, for administrators). */
+  role?: { id: string; name: string; permissions: string };
 }
 
 export interface Tag {
