@@ -37,11 +37,13 @@ export async function startNode(
     addRoutes?: (app: FastifyInstance, ctx: AppContext) => void;
     /** An experiment knob, not Starling's configuration: SQLite's page cache for this node's connection, in MiB. */
     sqliteCacheMb?: number;
+    /** Configuration overrides (e.g. overload thresholds), on top of the file. */
+    overrides?: Record<string, unknown>;
   } = {},
 ): Promise<BenchNode> {
   const config = loadConfig({
     file: opts.configFile,
-    overrides: { dataDir, host: '127.0.0.1', port: 0, logLevel: opts.logLevel ?? 'warn', rateLimit: { max: 0, windowSeconds: 60 } },
+    overrides: { dataDir, host: '127.0.0.1', port: 0, logLevel: opts.logLevel ?? 'warn', rateLimit: { max: 0, windowSeconds: 60 }, ...opts.overrides },
   });
   const { ctx, database, worker } = await openContext(config, createLogger(config));
   if (opts.sqliteCacheMb) database.sqlite.pragma(`cache_size = -${Math.round(opts.sqliteCacheMb * 1024)}`);
@@ -96,6 +98,10 @@ export interface LoadSpec {
   duration: number;
   /** Hard cap on requests (the loop is bounded in count as well as time). */
   maxRequests: number;
+  /** Open loop: this many requests per second in all (autocannon overallRate); without it, closed loop. */
+  overallRate?: number;
+  /** Seconds before a request counts as timed out (default 10). */
+  timeout?: number;
   requests: LoadRequests;
 }
 

@@ -80,7 +80,8 @@ const result = await new Promise<autocannon.Result>((resolve, reject) => {
       maxOverallRequests: spec.maxRequests,
       headers,
       requests,
-      timeout: 10,
+      overallRate: spec.overallRate,
+      timeout: spec.timeout ?? 10,
     },
     (err, res) => (err ? reject(err) : resolve(res)),
   );

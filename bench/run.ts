@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { sql } from 'kysely';
 import { ROOT, log, ms, num, percentiles, runChild, runLoad, startNode, table, tokenFor, type LoadResult, type BenchNode } from './lib.js';
 import type { StreamInput, StreamOutput } from './stream-client.js';
+import { overload } from './overload.js';
 
 const USAGE = `Usage: npm run bench -- <command> --data-dir DIR [options]
 
@@ -30,6 +31,10 @@ Commands:
   stream          N open user streams (WebSocket) of one author's followers; post as the
                   author and measure post → event latency
       [--streams 1000,10000] [--posts 20] [--interval 300]
+  overload        The node at ~3× the load it can serve: a mix of essential (home timeline, posting)
+                  and deferrable (search, public timeline) requests; unloaded vs loaded p99, 503 share
+                  with Retry-After vs timeouts, RSS over time, recovery time (docs/RELIABILITY.md)
+      [--duration 20] [--factor 3] [--connections 256] [--shed-delay-ms N]
   coldstart       node bin/starling.js serve → first 200 on /health, repeated
       [--runs 10] [--env KEY=VALUE ...]   (needs a current build: npm run build)
 
@@ -59,6 +64,8 @@ const { positionals, values: flags } = parseArgs({
     runs: { type: 'string', default: '10' },
     env: { type: 'string', multiple: true },
     'sqlite-cache-mb': { type: 'string' },
+    factor: { type: 'string', default: '3' },
+    'shed-delay-ms': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -381,6 +388,17 @@ if (!command || flags.help) {
     post,
     stream,
     coldstart,
+    overload: () =>
+      overload({
+        dataDir: dataDir(),
+        duration: int('duration', 20),
+        factor: int('factor'),
+        // The shared --connections default (32) is for closed-loop runs; an open-loop overload needs more.
+        connections: flags.connections === '32' ? 256 : int('connections'),
+        logLevel: flags['log-level'],
+        configFile: flags.config,
+        overrides: flags['shed-delay-ms'] ? { pressure: { deferrable: { maxEventLoopDelayMs: int('shed-delay-ms') } } } : undefined,
+      }),
   };
   const fn = commands[command];
   if (!fn) {

@@ -68,6 +68,68 @@ const Schema = z.object({
   trustProxy: z.boolean().default(false),
   /** Body size limit in bytes. */
   bodyLimit: z.coerce.number().int().min(1024).default(1_048_576),
+  /** The database write path (store/writer.ts, ops/read-only.ts): bounds, timeouts and the circuit breaker. */
+  writes: z
+    .object({
+      /** Writes allowed to wait for a group commit; one more fails at once with 503. */
+      maxQueue: z.coerce.number().int().min(1).default(5000),
+      /** A write that waited this long before its batch began fails with 503 without running. */
+      queueTimeoutMs: z.coerce.number().int().min(10).default(5000),
+      /** SQLite's busy timeout: how long one statement waits (blocking the event loop) for another connection's write lock. */
+      busyTimeoutMs: z.coerce.number().int().min(0).default(250),
+      breaker: z
+        .object({
+          /** Dependency failures in a row (busy, timed out, I/O) that open the breaker. */
+          failures: z.coerce.number().int().min(1).default(5),
+          /** Open this long before one trial write is let through. */
+          coolDownSeconds: z.coerce.number().min(0.05).default(5),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  /** Read-only mode (ops/read-only.ts). */
+  readOnly: z
+    .object({
+      /** Writes failing (breaker trials included) for this long switch the node to read-only. Disk full / read-only database switch at once. */
+      afterFailingSeconds: z.coerce.number().min(0).default(30),
+      /** While read-only by itself, one trial write this often; success switches back. */
+      probeIntervalSeconds: z.coerce.number().min(0.05).default(5),
+      /** How often the `starling maintenance` flag file in the data folder is read. */
+      flagPollSeconds: z.coerce.number().min(0.05).default(2),
+      /** Leaving read-only mode also needs this much free space on the data folder's filesystem. */
+      minFreeBytes: z.coerce.number().int().min(0).default(16 * 1024 * 1024),
+      /** Retry-After on read-only 503s. */
+      retryAfterSeconds: z.coerce.number().int().min(1).default(30),
+    })
+    .prefault({}),
+  /** Load shedding by priority (http/pressure.ts, @fastify/under-pressure). 0 turns a threshold off. */
+  pressure: z
+    .object({
+      enabled: z.boolean().default(true),
+      /** Retry-After on shed requests. */
+      retryAfterSeconds: z.coerce.number().int().min(1).default(10),
+      /** How often event-loop delay and heap are sampled. */
+      sampleIntervalMs: z.coerce.number().int().min(50).default(250),
+      /** Deferrable requests (search, trends, public and tag timelines, new streams, lists) are shed above these. */
+      deferrable: z
+        .object({
+          maxEventLoopDelayMs: z.coerce.number().min(0).default(150),
+          /** 0: 85% of the heap limit. */
+          maxHeapUsedBytes: z.coerce.number().min(0).default(0),
+          /** Writes waiting for a group commit. */
+          maxWriteQueue: z.coerce.number().int().min(0).default(500),
+        })
+        .prefault({}),
+      /** Essential requests (posting, home, notifications, sign-in) are shed only above these. */
+      essential: z
+        .object({
+          maxEventLoopDelayMs: z.coerce.number().min(0).default(1000),
+          /** 0: 95% of the heap limit. */
+          maxHeapUsedBytes: z.coerce.number().min(0).default(0),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
 });
 
 export type Config = Readonly<z.infer<typeof Schema>> & { readonly publicUrl: string; readonly domain: string; readonly databaseFile: string };
@@ -100,6 +162,10 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): Record<string, un
   if (env.STARLING_STATUS_PUBLISH_DIR) ops.statusPublishDir = env.STARLING_STATUS_PUBLISH_DIR;
   if (env.STARLING_ALERT_WEBHOOK) ops.alertWebhooks = [{ url: env.STARLING_ALERT_WEBHOOK, kind: env.STARLING_ALERT_WEBHOOK_KIND ?? 'json', secret: env.STARLING_ALERT_WEBHOOK_SECRET }];
   if (Object.keys(ops).length) out.ops = ops;
+  if (env.STARLING_SHED_EVENT_LOOP_DELAY_MS) out.pressure = { deferrable: { maxEventLoopDelayMs: env.STARLING_SHED_EVENT_LOOP_DELAY_MS } };
+  if (env.STARLING_PRESSURE_ENABLED) out.pressure = { ...(out.pressure as object), enabled: !['0', 'false', 'no', 'off'].includes(env.STARLING_PRESSURE_ENABLED.toLowerCase()) };
+  if (env.STARLING_READ_ONLY_AFTER) out.readOnly = { afterFailingSeconds: env.STARLING_READ_ONLY_AFTER };
+  if (env.STARLING_WRITE_QUEUE_MAX) out.writes = { maxQueue: env.STARLING_WRITE_QUEUE_MAX };
   if (env.STARLING_RATE_LIMIT_MAX || env.STARLING_RATE_LIMIT_WINDOW) {
     out.rateLimit = { max: env.STARLING_RATE_LIMIT_MAX ?? 300, windowSeconds: env.STARLING_RATE_LIMIT_WINDOW ?? 300 };
   }

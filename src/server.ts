@@ -18,6 +18,8 @@ import { createLocalBus } from './bus/bus.js';
 import { createWriter } from './store/writer.js';
 import { createMetrics, statementKind } from './ops/metrics.js';
 import { OpsEngine } from './ops/engine.js';
+import { WriteGuard } from './ops/read-only.js';
+import { heartbeatWrite } from './ops/readiness.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
@@ -37,27 +39,38 @@ export function createLogger(config: Config): Logger {
 
 export async function openContext(config: Config, log: Logger = createLogger(config)): Promise<{ ctx: AppContext; database: OpenedDatabase; worker: JobWorker }> {
   const metrics = createMetrics({ node: String(config.nodeId) });
-  const database = openSqlite(config.databaseFile, ({ ok, ms, sql }) => {
-    const kind = statementKind(sql);
-    metrics.dbQueryDuration.observe({ kind }, ms / 1000);
-    if (!ok) metrics.dbErrors.inc({ kind });
-  });
+  const database = openSqlite(
+    config.databaseFile,
+    ({ ok, ms, sql }) => {
+      const kind = statementKind(sql);
+      metrics.dbQueryDuration.observe({ kind }, ms / 1000);
+      if (!ok) metrics.dbErrors.inc({ kind });
+    },
+    { busyTimeoutMs: config.writes.busyTimeoutMs },
+  );
   const { applied } = await migrateToLatest(database.db);
   if (applied.length) log.info({ migrations: applied }, 'database migrated');
   const urls: Urls = { base: config.publicUrl, domain: config.domain };
   let worker: JobWorker | null = null;
-  const writer = createWriter(database.db, { onBatch: (n) => metrics.writeBatchSize.observe(n) });
+  const writer = createWriter(database.db, {
+    maxQueue: config.writes.maxQueue,
+    queueTimeoutMs: config.writes.queueTimeoutMs,
+    onBatch: (n) => metrics.writeBatchSize.observe(n),
+  });
+  const now = () => new Date();
+  const writeGuard = new WriteGuard({ config, writer, metrics, log, probeWrite: (write) => heartbeatWrite(write, config.nodeId, now) });
   const ctx: AppContext = {
     config,
     db: database.db,
-    write: (fn) => writer.write(fn),
+    write: (fn) => writeGuard.write(fn),
+    writeGuard,
     metrics,
     ids: createIdGenerator(config.nodeId),
     log,
     urls,
     bus: createLocalBus((err) => log.error({ err }, 'event subscriber failed')),
     kickJobs: () => worker?.kick(),
-    now: () => new Date(),
+    now,
   };
   worker = startJobWorker(ctx, jobHandlers, { enabled: config.runJobs });
   return { ctx, database, worker };
@@ -65,9 +78,10 @@ export async function openContext(config: Config, log: Logger = createLogger(con
 
 export async function startServer(config: Config, log?: Logger): Promise<RunningServer> {
   const { ctx, database, worker } = await openContext(config, log);
+  await ctx.writeGuard.start();
   // The probes call this node on the address it listens on (known after listen), not the public URL.
   let listenUrl = ctx.urls.base;
-  const ops = new OpsEngine(ctx, { backlog: () => worker.backlog(), baseUrl: () => listenUrl });
+  const ops = new OpsEngine(ctx, { backlog: () => worker.backlog(), baseUrl: () => listenUrl, readOnly: () => ctx.writeGuard.state() });
   const app = await buildApp(ctx, { ops });
   if (app.hasDecorator('slo')) ops.attachSlo(app.slo);
   if (app.hasDecorator('statusPage')) ops.onChange(() => void app.statusPage.refresh());
@@ -99,6 +113,7 @@ export async function startServer(config: Config, log?: Logger): Promise<Running
     close() {
       closing ??= (async () => {
         await ops.stop();
+        ctx.writeGuard.stop();
         stopHousekeeping();
         stopSampling();
         await app.close();

@@ -2,6 +2,7 @@
  * The `starling` command. Each subcommand is a small function; options are
  * parsed with node:util's parseArgs, so unknown flags are errors, not silently ignored.
  */
+import { setFlag } from '../ops/read-only.js';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { loadConfig, type Config } from '../config.js';
@@ -42,6 +43,7 @@ Commands:
                         auto (default): the snapshot a running node keeps in the data folder when it is
                         fresh, else the database, else the snapshot however old (works with the database
                         down), else a page that says the status is unknown
+  maintenance on|off    Force read-only mode (writes get 503, reads go on) or end it [--reason TEXT]
 ${INCIDENT_USAGE}  help                  Show this text
 `;
 
@@ -97,6 +99,20 @@ export async function main(argv: string[]): Promise<number | void> {
       return ops(rest);
     case 'status':
       return statusCommand(rest);
+    case 'maintenance': {
+      const mode = rest[0];
+      if (mode !== 'on' && mode !== 'off') throw new Error('usage: starling maintenance on|off [--reason TEXT] [--data-dir DIR]');
+      const { values } = parseArgs({ args: rest.slice(1), options: { ...COMMON, reason: { type: 'string' } }, strict: true });
+      const config = configFrom(values);
+      // Only a file in the data folder: works with the database full, locked or gone; a running node reads it within seconds.
+      await setFlag(config.dataDir, mode === 'on', (values.reason as string | undefined) ?? 'maintenance');
+      console.log(
+        mode === 'on'
+          ? `maintenance mode on: nodes using ${config.dataDir} refuse writes (503) and keep serving reads within ${config.readOnly.flagPollSeconds} s`
+          : `maintenance mode off: writes resume within ${config.readOnly.flagPollSeconds} s`,
+      );
+      return 0;
+    }
     case 'help':
     case '--help':
     case '-h':

@@ -28,6 +28,13 @@ export const ERRORS = {
   rate_limited: { status: 429, message: 'Too many requests' },
   internal: { status: 500, message: 'Internal server error' },
   unavailable: { status: 503, message: 'Service temporarily unavailable' },
+  // Read-only mode (src/ops/read-only.ts): writes cannot be made durable, reads still work.
+  read_only: {
+    status: 503,
+    message: 'Starling is in read-only mode: posting is temporarily unavailable. Your post was not lost if your app keeps it; try again shortly.',
+  },
+  // Load shedding (src/http/pressure.ts) and the bounded write path (store/writer.ts, ops/read-only.ts).
+  overloaded: { status: 503, message: 'Starling is busy right now: try again shortly.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

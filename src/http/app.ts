@@ -11,6 +11,7 @@ import { StarlingError } from '../domain/errors.js';
 import type { AppContext } from '../services/context.js';
 import { sha256 } from '../services/auth.js';
 import { authPlugin } from './auth.js';
+import { installPressure } from './pressure.js';
 import { installErrorHandler } from './error-handler.js';
 import { normaliseFormBody } from './validation.js';
 import { mastodonRoutes } from './mastodon/index.js';
@@ -23,6 +24,7 @@ import { streamingRoutes } from './streaming/index.js';
 import { webRoutes } from './web/index.js';
 import { StreamingHub } from '../services/streaming.js';
 import { SloTracker } from '../ops/slo.js';
+import { OpsSeries } from '../ops/ops-series.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -31,6 +33,8 @@ declare module 'fastify' {
     ops: OpsEngine;
     /** This node's SLO tracker: fed by every response, evaluated by the ops engine (which sets the SLO gauges). */
     slo: SloTracker;
+    /** Per-minute figures of the last 6 hours for the operations page (GET /api/v1/admin/starling/ops). */
+    opsSeries: OpsSeries;
   }
 }
 
@@ -81,6 +85,10 @@ export async function buildApp(ctx: AppContext, opts: { ops?: OpsEngine } = {}):
 
   const slo = new SloTracker(ctx.config.ops.slo, () => ctx.now().getTime(), { metrics: ctx.metrics });
   app.decorate('slo', slo);
+  const series = new OpsSeries({ now: () => ctx.now().getTime(), slo: () => slo.evaluate(), probeLatency: () => ops.latency('posting') });
+  app.decorate('opsSeries', series);
+  series.start();
+  app.addHook('onClose', async () => series.stop());
 
   app.addHook('onResponse', async (req, reply) => {
     // The route pattern, not the URL, keeps the label set small.
@@ -93,6 +101,7 @@ export async function buildApp(ctx: AppContext, opts: { ops?: OpsEngine } = {}):
     ops.recordRequest(req.method, labels.route, reply.statusCode, req.headers[PROBE_HEADER]);
     ctx.metrics.httpDuration.observe(labels, seconds);
     slo.record(labels.route, reply.statusCode, seconds);
+    series.record(labels.route, reply.statusCode, reply.elapsedTime);
   });
 
   // A WebSocket upgrade refused before its route ran (a bad token fails the auth hook first) is answered over the
@@ -104,6 +113,8 @@ export async function buildApp(ctx: AppContext, opts: { ops?: OpsEngine } = {}):
     if (socket && !socket.destroyed) socket.destroy();
   });
 
+  // Read-only mode and load shedding decide before authentication, parsing and rate limiting do any work.
+  await installPressure(app, ctx, ops);
   await app.register(authPlugin, { ctx });
 
   if (ctx.config.rateLimit.max > 0) {

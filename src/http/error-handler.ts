@@ -7,11 +7,17 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { StarlingError, ERRORS } from '../domain/errors.js';
 
+/** Retry-After on a 503 that does not say otherwise. */
+export const RETRY_AFTER_SECONDS = 5;
+
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | StarlingError | Error, req, reply) => {
     if (err instanceof StarlingError) {
-      if (err.status >= 500) req.log.error({ err }, 'request failed');
-      return reply.code(err.status).send({ error: err.message, ...(err.details ?? {}) });
+      if (err.status >= 500 && err.status !== 503) req.log.error({ err }, 'request failed');
+      // Every 503 says when to come back: read-only mode, shedding and an open breaker are all temporary.
+      if (err.status === 503) reply.header('Retry-After', String(err.details?.retryAfter ?? RETRY_AFTER_SECONDS));
+      const { retryAfter: _r, ...details } = err.details ?? {};
+      return reply.code(err.status).send({ error: err.message, ...details });
     }
     const fe = err as FastifyError;
     const status = fe.statusCode ?? 500;

@@ -91,6 +91,8 @@ export interface OpsEngineOptions {
   /** The clock (ms); default ctx.now(). */
   now?: () => number;
   alerts?: AlertSender;
+  /** Read-only mode (ops/read-only.ts): while active, posting is a major outage with its reason. */
+  readOnly?: () => { active: boolean; forced: boolean; reason: string | null };
 }
 
 export interface Transition {
@@ -145,6 +147,7 @@ export class OpsEngine implements StatusSource {
   private readonly canary: Canary;
   private readonly minRequests: number;
   private slo: SloSource | undefined;
+  private readonly readOnly: OpsEngineOptions['readOnly'];
   private readonly trackers = new Map<ComponentId, TrackerState>();
   private views: ComponentHealth[];
   private readonly startedAt: number;
@@ -177,6 +180,7 @@ export class OpsEngine implements StatusSource {
     this.rules = { ...DEFAULT_RULES, ...opts.rules };
     this.minRequests = opts.minRequests ?? 10;
     this.slo = opts.slo;
+    this.readOnly = opts.readOnly;
     this.startedAt = this.clock();
     this.trafficSince = this.startedAt;
     this.book = new IncidentBook({
@@ -284,6 +288,10 @@ export class OpsEngine implements StatusSource {
     }
     for (const [c, o] of this.trafficObservations(now)) add(c, o);
     for (const o of this.sloObservations(now)) add('api', o);
+    const ro = this.readOnly?.();
+    if (ro?.active) {
+      add('posting', { level: 'fail', cap: 'major_outage', reason: `Starling is in read-only mode (${ro.reason ?? 'writes cannot be made durable'}): new posts are refused, reading still works` });
+    }
 
     for (const [c, list] of byComponent) {
       const merged = mergeObservations(list);

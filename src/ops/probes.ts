@@ -22,7 +22,7 @@ import WebSocket from 'ws';
 import type { AppContext } from '../services/context.js';
 import { findAccountByUsername, registerAccount, updateProfile } from '../services/accounts.js';
 import { createApplication, issueToken, OOB_REDIRECT } from '../services/auth.js';
-import { databaseWriteCheck } from './readiness.js';
+import { databaseWriteCheck, databaseReadCheck } from './readiness.js';
 import type { ComponentId } from './model.js';
 import type { Observation } from './components.js';
 import { STARLING_VERSION } from '../version.js';
@@ -444,6 +444,12 @@ async function readProbe(env: ProbeEnv, probe: ProbeName, component: ComponentId
 
 export async function databaseProbe(env: ProbeEnv): Promise<ProbeOutcome> {
   const at = Date.now();
+  if (env.ctx.writeGuard.readOnly) {
+    // Writes are refused on purpose (posting reports it); the database itself is judged by a read.
+    const rr = await databaseReadCheck(env.ctx);
+    const detail = rr.ok ? `read-only mode: a test read took ${Math.round(rr.ms)} ms` : `a test read from the database failed: ${rr.error}`;
+    return { probe: 'database', ok: rr.ok, latencyMs: rr.ok ? rr.ms : null, detail, observations: [{ component: 'database', obs: rr.ok ? ok(detail) : fail(detail) }], at };
+  }
   const r = await databaseWriteCheck(env.ctx);
   if (!r.ok) {
     const reason = `a test write to the database failed: ${r.error}`;

@@ -5,6 +5,8 @@
  * hung dependency makes the node unready instead of making the check hang.
  */
 import type { AppContext } from '../services/context.js';
+import type { WriteFn } from '../store/writer.js';
+import type { ReadOnlyState } from './read-only.js';
 
 export interface CheckResult {
   ok: boolean;
@@ -15,6 +17,8 @@ export interface CheckResult {
 export interface Readiness {
   ready: boolean;
   checks: { database: CheckResult; bus: CheckResult };
+  /** A read-only node is still ready: it serves reads; writes get 503 until it leaves read-only mode. */
+  readOnly: ReadOnlyState;
 }
 
 export const CHECK_TIMEOUT_MS = 2000;
@@ -37,20 +41,29 @@ export async function timed(run: () => Promise<unknown>, timeoutMs = CHECK_TIMEO
   }
 }
 
-export function databaseWriteCheck(ctx: AppContext): Promise<CheckResult> {
-  return timed(() =>
-    ctx.write((trx) =>
-      trx
-        .insertInto('ops_heartbeat')
-        .values({ node_id: ctx.config.nodeId, beat_at: ctx.now().toISOString() })
-        .onConflict((oc) => oc.column('node_id').doUpdateSet({ beat_at: ctx.now().toISOString() }))
-        .execute(),
-    ),
+/** The node's heartbeat row: one small write, used by the write check and by read-only mode's trial write. */
+export function heartbeatWrite(write: <T>(fn: WriteFn<T>) => Promise<T>, nodeId: number, now: () => Date): Promise<unknown> {
+  return write((trx) =>
+    trx
+      .insertInto('ops_heartbeat')
+      .values({ node_id: nodeId, beat_at: now().toISOString() })
+      .onConflict((oc) => oc.column('node_id').doUpdateSet({ beat_at: now().toISOString() }))
+      .execute(),
   );
 }
 
+export function databaseWriteCheck(ctx: AppContext): Promise<CheckResult> {
+  return timed(() => heartbeatWrite(ctx.write, ctx.config.nodeId, ctx.now));
+}
+
+/** In read-only mode writes are refused on purpose: check that reads work instead. */
+export function databaseReadCheck(ctx: AppContext): Promise<CheckResult> {
+  return timed(() => ctx.db.selectFrom('ops_heartbeat').select('node_id').limit(1).execute());
+}
+
 export async function checkReadiness(ctx: AppContext): Promise<Readiness> {
-  const database = await databaseWriteCheck(ctx);
+  const readOnly = ctx.writeGuard.state();
+  const database = readOnly.active ? await databaseReadCheck(ctx) : await databaseWriteCheck(ctx);
   const bus: CheckResult = ctx.bus.connected ? { ok: true, ms: 0 } : { ok: false, ms: 0, error: 'event bus disconnected' };
-  return { ready: database.ok && bus.ok, checks: { database, bus } };
+  return { ready: database.ok && bus.ok, checks: { database, bus }, readOnly };
 }

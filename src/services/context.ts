@@ -11,6 +11,7 @@ import type { Urls } from '../domain/entities.js';
 import type { EventBus } from '../bus/bus.js';
 import type { WriteFn } from '../store/writer.js';
 import type { Metrics } from '../ops/metrics.js';
+import type { WriteGuard } from '../ops/read-only.js';
 
 export interface AppContext {
   readonly config: Config;
@@ -21,6 +22,8 @@ export interface AppContext {
    * answered only once durable. Never call it from inside another write.
    */
   readonly write: <T>(fn: WriteFn<T>) => Promise<T>;
+  /** What `write` goes through: read-only mode, the write breaker, the writer's queue length (ops/read-only.ts). */
+  readonly writeGuard: WriteGuard;
   readonly ids: IdGenerator;
   readonly log: Logger;
   /** Public URLs; fixed once the server knows its port. */

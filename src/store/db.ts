@@ -97,23 +97,25 @@ export interface QueryObserver {
   (event: { ok: boolean; ms: number; sql: string }): void;
 }
 
-function openHandle(file: string): SQLite.Database {
+function openHandle(file: string, busyTimeoutMs = 5000): SQLite.Database {
   const sqlite = new SQLite(file);
   // WAL lets readers run beside the writer; FULL fsyncs the WAL at every
   // commit, so an acknowledged post survives a power cut, not only a crash.
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 5000');
+  // better-sqlite3 waits for another connection's lock synchronously: the event loop stops meanwhile, so a
+  // server keeps this short (config writes.busyTimeoutMs) and lets the writer and breaker deal with SQLITE_BUSY.
+  sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
   sqlite.defaultSafeIntegers(true);
   // Planner statistics: without them a grown database picks plans that scan every status.
   sqlite.pragma('optimize = 0x10002');
   return sqlite;
 }
 
-export function openSqlite(file: string, observe?: QueryObserver): OpenedDatabase {
+export function openSqlite(file: string, observe?: QueryObserver, opts: { busyTimeoutMs?: number } = {}): OpenedDatabase {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  let sqlite = openHandle(file);
+  let sqlite = openHandle(file, opts.busyTimeoutMs);
   // Kysely holds one connection for its life; it talks to whichever handle is current, so `reopen` needs no new Kysely.
   let statements = new Map<string, SQLite.Statement>();
   const current: SqliteDatabase = {
@@ -141,7 +143,7 @@ export function openSqlite(file: string, observe?: QueryObserver): OpenedDatabas
     reopen() {
       if (file === ':memory:') throw new Error('an in-memory database cannot be reopened');
       const old = sqlite;
-      sqlite = openHandle(file);
+      sqlite = openHandle(file, opts.busyTimeoutMs);
       statements = new Map();
       if (old.open) old.close();
     },

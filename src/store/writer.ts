@@ -11,8 +11,16 @@
  *
  * Do not call `write` from inside a write: the inner call would wait for the
  * batch that is waiting for it.
+ *
+ * Bounded: at most `maxQueue` writes wait (a new one beyond that fails at once
+ * with `overloaded`), and a write that waited longer than `queueTimeoutMs`
+ * before its batch began fails with `overloaded` without running. A write that
+ * has begun is never abandoned: its caller hears how it ended. A database that
+ * is locked by someone else (SQLITE_BUSY) fails the whole batch at once rather
+ * than making every write in it wait out the busy timeout in turn.
  */
 import type { Kysely, Transaction } from 'kysely';
+import { StarlingError } from '../domain/errors.js';
 import type { Database } from './schema.js';
 
 export type WriteFn<T> = (trx: Transaction<Database>) => Promise<T>;
@@ -20,34 +28,71 @@ export type WriteFn<T> = (trx: Transaction<Database>) => Promise<T>;
 export interface Writer {
   write<T>(fn: WriteFn<T>): Promise<T>;
   /** Batches committed and writes done, for metrics and benchmarks. */
-  readonly stats: { batches: number; writes: number; largestBatch: number };
+  readonly stats: { batches: number; writes: number; largestBatch: number; rejectedFull: number; timedOut: number };
+  /** Writes waiting for a batch now (the one committing not counted): load shedding reads it. */
+  readonly queued: number;
+}
+
+export interface WriterOptions {
+  maxBatch?: number;
+  /** More waiting writes than this and a new one fails at once (503). Default 10 000. */
+  maxQueue?: number;
+  /** A write that waited longer than this before its batch began fails (503) without running. Default 10 s. */
+  queueTimeoutMs?: number;
+  onBatch?: (size: number) => void;
 }
 
 interface Pending {
   fn: WriteFn<unknown>;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
+  queuedAt: number;
 }
 
-export function createWriter(db: Kysely<Database>, opts: { maxBatch?: number; onBatch?: (size: number) => void } = {}): Writer {
+/** SQLite's "someone else holds the write lock": no write in this batch can succeed now. */
+export const isBusy = (err: unknown) => (err as { code?: string } | null)?.code === 'SQLITE_BUSY';
+
+export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Writer {
   const maxBatch = opts.maxBatch ?? 128;
+  const maxQueue = opts.maxQueue ?? 10_000;
+  const queueTimeoutMs = opts.queueTimeoutMs ?? 10_000;
   const queue: Pending[] = [];
-  const stats = { batches: 0, writes: 0, largestBatch: 0 };
+  const stats = { batches: 0, writes: 0, largestBatch: 0, rejectedFull: 0, timedOut: 0 };
   let draining = false;
+
+  /** BEGIN itself can fail (the connection is closed, the database is locked): every caller hears it. */
+  async function begin(batch: Pending[]) {
+    try {
+      return await db.startTransaction().execute();
+    } catch (err) {
+      for (const item of batch) item.reject(err);
+      return null;
+    }
+  }
 
   async function runBatch(batch: Pending[]): Promise<void> {
     // A single write needs no savepoint: it is the whole transaction.
     if (batch.length === 1) {
       const [item] = batch;
+      const trx = await begin(batch);
+      if (!trx) return;
+      let value: unknown;
       try {
-        item.resolve(await db.transaction().execute(item.fn));
+        value = await item.fn(trx);
+        await trx.commit().execute();
       } catch (err) {
+        // SQLite rolls back by itself after some errors (SQLITE_FULL, SQLITE_IOERR): a failing ROLLBACK then
+        // must not replace the error that says what happened.
+        await trx.rollback().execute().catch(() => {});
         item.reject(err);
+        return;
       }
+      item.resolve(value);
       return;
     }
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
-    const trx = await db.startTransaction().execute();
+    const trx = await begin(batch);
+    if (!trx) return;
     try {
       for (let i = 0; i < batch.length; i++) {
         const name = `w${i}`;
@@ -57,8 +102,15 @@ export function createWriter(db: Kysely<Database>, opts: { maxBatch?: number; on
           await sp.releaseSavepoint(name).execute();
           outcomes.push({ ok: true, value });
         } catch (error) {
-          await sp.rollbackToSavepoint(name).execute();
-          await sp.releaseSavepoint(name).execute();
+          // Locked by another connection: the rest would each wait out the busy timeout for nothing.
+          if (isBusy(error)) throw error;
+          try {
+            await sp.rollbackToSavepoint(name).execute();
+            await sp.releaseSavepoint(name).execute();
+          } catch {
+            // The transaction is gone (SQLite rolled it back after a disk or I/O error): the batch fails with the cause.
+            throw error;
+          }
           outcomes.push({ ok: false, error });
         }
       }
@@ -76,7 +128,15 @@ export function createWriter(db: Kysely<Database>, opts: { maxBatch?: number; on
     draining = true;
     try {
       while (queue.length > 0) {
-        const batch = queue.splice(0, maxBatch);
+        const now = Date.now();
+        const batch: Pending[] = [];
+        for (const item of queue.splice(0, maxBatch)) {
+          if (now - item.queuedAt > queueTimeoutMs) {
+            stats.timedOut++;
+            item.reject(new StarlingError('overloaded', undefined, { details: { retryAfter: 5 }, cause: new Error(`write waited ${now - item.queuedAt} ms`) }));
+          } else batch.push(item);
+        }
+        if (batch.length === 0) continue;
         stats.batches++;
         stats.writes += batch.length;
         stats.largestBatch = Math.max(stats.largestBatch, batch.length);
@@ -90,9 +150,16 @@ export function createWriter(db: Kysely<Database>, opts: { maxBatch?: number; on
 
   return {
     stats,
+    get queued() {
+      return queue.length;
+    },
     write<T>(fn: WriteFn<T>): Promise<T> {
+      if (queue.length >= maxQueue) {
+        stats.rejectedFull++;
+        return Promise.reject(new StarlingError('overloaded', undefined, { details: { retryAfter: 5 }, cause: new Error(`${queue.length} writes waiting`) }));
+      }
       return new Promise<T>((resolve, reject) => {
-        queue.push({ fn: fn as WriteFn<unknown>, resolve: resolve as (v: unknown) => void, reject });
+        queue.push({ fn: fn as WriteFn<unknown>, resolve: resolve as (v: unknown) => void, reject, queuedAt: Date.now() });
         if (!draining) void drain();
       });
     },

@@ -64,3 +64,56 @@ describe('group commit writer', () => {
     expect(writer.stats.batches).toBe(1);
   });
 });
+
+describe('bounds (overload protection)', () => {
+  it('fails a write at once when the queue is full, and one that waited too long without running it', async () => {
+    const { createWriter } = await import('../../src/store/writer.js');
+    const { openSqlite, migrateToLatest } = await import('../../src/store/db.js');
+    const database = openSqlite(':memory:');
+    await migrateToLatest(database.db);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const writer = createWriter(database.db, { maxQueue: 2, queueTimeoutMs: 30 });
+    const first = writer.write(async () => gate); // holds the writer
+    let ran = 0;
+    const queued = [writer.write(async () => ran++), writer.write(async () => ran++)];
+    expect(writer.queued).toBe(2);
+    await expect(writer.write(async () => ran++)).rejects.toMatchObject({ code: 'overloaded', status: 503 });
+    await new Promise((r) => setTimeout(r, 60));
+    release();
+    await first;
+    for (const q of queued) await expect(q).rejects.toMatchObject({ code: 'overloaded' });
+    expect(ran).toBe(0);
+    expect(writer.stats).toMatchObject({ rejectedFull: 1, timedOut: 2 });
+    expect(await writer.write(async () => 'ok')).toBe('ok');
+    await database.close();
+  });
+});
+
+describe('circuit breaker', () => {
+  it('opens after K failures, fails fast, half-opens one trial after the cool-down, closes on success', async () => {
+    const { CircuitBreaker } = await import('../../src/ops/breaker.js');
+    let now = 0;
+    const b = new CircuitBreaker({ failures: 3, coolDownMs: 1000, now: () => now });
+    for (let i = 0; i < 2; i++) {
+      expect(b.allow()).toBe(true);
+      b.failure();
+    }
+    expect(b.state).toBe('closed');
+    b.allow();
+    b.failure();
+    expect(b.state).toBe('open');
+    expect(b.allow()).toBe(false);
+    now = 1000;
+    expect(b.state).toBe('half_open');
+    expect(b.allow()).toBe(true);
+    expect(b.allow()).toBe(false); // one trial at a time
+    b.failure();
+    expect(b.state).toBe('open');
+    now = 2000;
+    expect(b.allow()).toBe(true);
+    b.success();
+    expect(b.state).toBe('closed');
+    expect(b.opens).toBe(2);
+  });
+});

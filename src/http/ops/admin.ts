@@ -9,6 +9,7 @@
  *   GET    /api/v1/admin/starling/maintenances         admin:read   not cancelled, latest first
  *   POST   /api/v1/admin/starling/maintenances         admin:write  {title, body?, components, starts_at, ends_at}
  *   DELETE /api/v1/admin/starling/maintenances/:id     admin:write  cancels it
+ *   GET    /api/v1/admin/starling/ops                  admin:read   per-minute figures of the last 6 h, SLOs, components
  *
  * Every change goes to the ops engine's memory first (so it shows on the
  * status page even while the database is down) and is written to the
@@ -20,6 +21,7 @@ import type { AppContext } from '../../services/context.js';
 import { StarlingError, notFound } from '../../domain/errors.js';
 import { isId } from '../../domain/ids.js';
 import { COMPONENTS, type ComponentId } from '../../ops/model.js';
+import { ALERT_POLICY } from '../../ops/slo.js';
 import { INCIDENT_IMPACTS, INCIDENT_STATUSES, OpsInputError } from '../../ops/incidents.js';
 import { parse, zLimit } from '../validation.js';
 import { requireAdmin } from '../auth.js';
@@ -143,5 +145,28 @@ export async function adminOpsRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
     } catch (err) {
       asHttpError(err);
     }
+  });
+
+  /**
+   * The operations page's figures, all from this node's memory (no database
+   * read beyond the admin check): the last 6 hours minute by minute, the SLOs
+   * now, and the components as the status page shows them.
+   */
+  app.get(`${PREFIX}/ops`, async (req, reply) => {
+    await requireAdmin(ctx, req, 'admin:read');
+    const slo = app.slo.evaluate();
+    const summary = ops().summary();
+    reply.header('Cache-Control', 'no-store');
+    return {
+      generated_at: ctx.now().toISOString(),
+      node_id: ctx.config.nodeId,
+      minutes: app.opsSeries.minutes(slo),
+      slo,
+      alert_policy: ALERT_POLICY.map((a) => ({ severity: a.severity, long: a.long, short: a.short, burn: a.burn })),
+      latency_threshold_ms: ctx.config.ops.slo.latencyThresholdMs,
+      components: summary.components,
+      status: summary.status,
+      freshness: summary.freshness,
+    };
   });
 }

@@ -16,9 +16,11 @@ export async function healthRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     const failed = Object.entries(r.checks).filter(([, c]) => !c.ok);
     reply.header('Cache-Control', 'no-store');
     if (failed.length) {
-      return reply.code(503).send({ status: 'unavailable', reason: failed.map(([name, c]) => `${name}: ${c.error}`).join('; '), checks: r.checks });
+      return reply.code(503).send({ status: 'unavailable', reason: failed.map(([name, c]) => `${name}: ${c.error}`).join('; '), checks: r.checks, read_only: r.readOnly });
     }
-    return { status: 'ready', checks: r.checks };
+    // Read-only is still ready: reads are served; writes answer 503 with Retry-After until writes work again.
+    if (r.readOnly.active) return { status: 'ready', mode: 'read-only', serves: 'reads only: writes get 503 until writes work again', read_only: r.readOnly, checks: r.checks };
+    return { status: 'ready', mode: 'read-write', read_only: r.readOnly, checks: r.checks };
   });
 
   app.get('/metrics', async (_req, reply) => {

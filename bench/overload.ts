@@ -1,0 +1,171 @@
+/**
+ * Overload: one node driven at about three times what it can serve.
+ *
+ * 1. Unloaded: each request kind alone at a gentle rate → the unloaded p99.
+ * 2. Capacity: the mix (home timeline, posting, search, public timeline) closed-loop → req/s it serves.
+ * 3. Overload: the same mix open-loop at `--factor` × capacity (default 3) for `--duration` s, while the
+ *    node's RSS is sampled every second and deferrable answers are checked for Retry-After.
+ * 4. Recovery: after the load stops, time until a home timeline and a search are both served (200)
+ *    and the home timeline is back within 2× its unloaded p99.
+ *
+ * `npm run bench -- overload --data-dir DIR [--duration 20] [--factor 3] [--connections 256]`
+ * Figures go to docs/RELIABILITY.md.
+ */
+import { sql } from 'kysely';
+import { log, ms, num, runLoad, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult } from './lib.js';
+
+export interface OverloadOptions {
+  dataDir: string;
+  duration: number;
+  factor: number;
+  connections: number;
+  logLevel?: string;
+  configFile?: string;
+  overrides?: Record<string, unknown>;
+}
+
+interface Kind {
+  name: string;
+  priority: 'essential' | 'deferrable';
+  /** Share of the mix. */
+  share: number;
+  requests: LoadRequests;
+}
+
+export async function overload(o: OverloadOptions): Promise<void> {
+  const node = await startNode(o.dataDir, { logLevel: o.logLevel, configFile: o.configFile, overrides: o.overrides });
+  try {
+    const kinds = await mix(node);
+    const spec = (k: Kind, duration: number, connections: number, overallRate?: number) => ({
+      url: node.url,
+      connections,
+      duration,
+      maxRequests: 5_000_000,
+      overallRate,
+      timeout: 10,
+      requests: k.requests,
+    });
+
+    log('1/4 unloaded latency (each kind alone, 20 req/s open loop, 5 s)');
+    const unloaded = new Map<string, LoadResult>();
+    for (const k of kinds) {
+      unloaded.set(k.name, await runLoad(spec(k, 5, 2, 20)));
+      await node.idle();
+    }
+
+    log(`2/4 capacity (the mix, closed loop, ${o.duration} s)`);
+    const capRuns = await Promise.all(kinds.map((k) => runLoad(spec(k, o.duration, Math.max(1, Math.round(32 * k.share))))));
+    const capacity = capRuns.reduce((a, r) => a + r.ok / r.seconds, 0);
+    await node.idle();
+
+    const target = capacity * o.factor;
+    log(`3/4 overload: ${num(target)} req/s open loop (${o.factor}× ${num(capacity)} req/s) for ${o.duration} s`);
+    const rss: number[] = [];
+    const retryAfter = { checked: 0, with: 0 };
+    const rssBefore = process.memoryUsage().rss;
+    const sampler = setInterval(() => rss.push(process.memoryUsage().rss), 1000);
+    let checking = true;
+    // Deferrable answers seen by a plain client during the overload: does a 503 carry Retry-After?
+    const checker = (async () => {
+      while (checking) {
+        try {
+          const r = await fetch(`${node.url}/api/v1/timelines/public?limit=20`, { signal: AbortSignal.timeout(10_000) });
+          await r.arrayBuffer();
+          if (r.status === 503) {
+            retryAfter.checked++;
+            if (r.headers.get('retry-after')) retryAfter.with++;
+          }
+        } catch {
+          /* a timeout is counted by the load itself */
+        }
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    })();
+    const started = performance.now();
+    const loaded = await Promise.all(
+      kinds.map((k) => runLoad(spec(k, o.duration, Math.max(2, Math.round(o.connections * k.share)), Math.max(1, Math.round(target * k.share))))),
+    );
+    const loadEnded = performance.now();
+    checking = false;
+    await checker;
+
+    log('4/4 recovery');
+    const homeKind = kinds.find((k) => k.name === 'home timeline')!;
+    const homeAuth = homeKind.requests.kind === 'get' ? homeKind.requests.auth[0] : '';
+    const homeP99 = unloaded.get('home timeline')!.latency.p99;
+    let recoveredMs = -1;
+    const until = performance.now() + 120_000;
+    while (performance.now() < until) {
+      const t = performance.now();
+      const home = await fetch(`${node.url}/api/v1/timelines/home?limit=20`, { headers: { authorization: homeAuth } });
+      await home.arrayBuffer();
+      const homeMs = performance.now() - t;
+      const search = await fetch(`${node.url}/api/v1/timelines/public?limit=20`);
+      await search.arrayBuffer();
+      if (home.status === 200 && search.status === 200 && homeMs <= Math.max(2 * homeP99, 5)) {
+        recoveredMs = performance.now() - loadEnded;
+        break;
+      }
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    clearInterval(sampler);
+    rss.push(process.memoryUsage().rss);
+
+    const rows: (string | number)[][] = [['kind', 'class', 'unloaded p99', 'offered/s', 'served/s', 'p99 served', 'p99 ÷ unloaded', '503', 'timeouts', 'errors']];
+    kinds.forEach((k, i) => {
+      const u = unloaded.get(k.name)!;
+      const r = loaded[i];
+      const offered = (r.requests + r.timeouts) / r.seconds;
+      rows.push([
+        k.name,
+        k.priority,
+        ms(u.latency.p99),
+        num(offered),
+        num(r.ok / r.seconds),
+        ms(r.latency.p99),
+        `${(r.latency.p99 / Math.max(u.latency.p99, 0.001)).toFixed(2)}×`,
+        num(r.statusCodes['503'] ?? 0),
+        num(r.timeouts),
+        num(r.errors),
+      ]);
+    });
+    const mb = (b: number) => `${(b / 1024 ** 2).toFixed(0)} MB`;
+    const deferrable = loaded.filter((_, i) => kinds[i].priority === 'deferrable');
+    const defTotal = deferrable.reduce((a, r) => a + r.requests, 0);
+    const def503 = deferrable.reduce((a, r) => a + (r.statusCodes['503'] ?? 0), 0);
+    const defTimeouts = deferrable.reduce((a, r) => a + r.timeouts, 0);
+    console.log(`\nOverload: ${o.factor}× capacity for ${o.duration} s (load ran ${((loadEnded - started) / 1000).toFixed(1)} s)\n`);
+    console.log(`capacity (mix, closed loop): ${num(capacity)} req/s; offered under overload: ${num(target)} req/s\n`);
+    console.log(table(rows));
+    console.log(`\nprocess up: ${node.app.server.listening ? 'yes' : 'NO'}`);
+    console.log(`RSS: before ${mb(rssBefore)}, during/after min ${mb(Math.min(...rss))}, max ${mb(Math.max(...rss))} (${rss.length} samples, one a second)`);
+    console.log(`RSS series (MB): ${rss.map((b) => Math.round(b / 1024 ** 2)).join(' ')}`);
+    console.log(
+      `deferrable: ${num(def503)} of ${num(defTotal)} answered 503 (${((100 * def503) / Math.max(1, defTotal)).toFixed(1)}%), ${num(defTimeouts)} timed out; ` +
+        `Retry-After on ${retryAfter.with} of ${retryAfter.checked} sampled 503s`,
+    );
+    console.log(`recovery: ${recoveredMs < 0 ? 'NOT within 120 s' : `${(recoveredMs / 1000).toFixed(2)} s`} after the load stopped (home ≤ 2× unloaded p99 and deferrable served again)`);
+    console.log(`writer: ${JSON.stringify(writerStats(node))}`);
+  } finally {
+    await node.close();
+  }
+}
+
+function writerStats(node: BenchNode) {
+  const b = node.ctx.writeGuard.breaker;
+  return { queued: node.ctx.writeGuard.queued, breaker: b.state, breakerOpens: b.opens };
+}
+
+/** Home timeline and posting (essential); search and the public timeline (deferrable). */
+async function mix(node: BenchNode): Promise<Kind[]> {
+  const { rows: viewers } = await sql<{ id: string }>`
+    SELECT id FROM accounts WHERE following_count > 0 ORDER BY following_count DESC LIMIT 200`.execute(node.ctx.db);
+  if (viewers.length === 0) throw new Error('the dataset has no account that follows anyone: seed it first');
+  const auth = viewers.map((v) => `Bearer ${tokenFor(v.id)}`);
+  return [
+    { name: 'home timeline', priority: 'essential', share: 0.35, requests: { kind: 'get', path: '/api/v1/timelines/home?limit=20', auth } },
+    { name: 'post', priority: 'essential', share: 0.1, requests: { kind: 'post-status', tokens: viewers.map((v) => v.id), keyPrefix: `overload-${Date.now()}` } },
+    { name: 'search', priority: 'deferrable', share: 0.3, requests: { kind: 'get', path: '/api/v2/search?q=coffee&type=statuses&limit=20', auth } },
+    { name: 'public timeline', priority: 'deferrable', share: 0.25, requests: { kind: 'get', path: '/api/v1/timelines/public?limit=20', auth: [] } },
+  ];
+}

@@ -1,0 +1,113 @@
+/**
+ * Overload protection at the door, before any work is done for a request
+ * (these hooks run before authentication, body parsing and rate limiting):
+ *
+ * - **Read-only mode** (ops/read-only.ts): write methods on the API and OAuth
+ *   answer 503 + Retry-After with Mastodon's error JSON while reads go on.
+ * - **Load shedding by priority** with @fastify/under-pressure: above the
+ *   deferrable thresholds (event-loop delay, heap, writes waiting for a group
+ *   commit) deferrable requests get a fast 503 + Retry-After; essential ones
+ *   are shed only above the higher essential thresholds. Health, metrics, the
+ *   status page and the ops engine's probes are never shed.
+ *
+ * Fairness per token and per IP is @fastify/rate-limit's job (http/app.ts).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import underPressure from '@fastify/under-pressure';
+import { getHeapStatistics } from 'node:v8';
+import { ERRORS } from '../domain/errors.js';
+import type { AppContext } from '../services/context.js';
+import type { OpsEngine } from '../ops/engine.js';
+import { PROBE_HEADER } from '../ops/probes.js';
+
+export type Priority = 'exempt' | 'essential' | 'deferrable';
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+const DEFERRABLE: RegExp[] = [
+  /^\/api\/v2\/search/,
+  /^\/api\/v1\/accounts\/search/,
+  /^\/api\/v1\/trends/,
+  /^\/api\/v1\/timelines\/(public|tag\/)/,
+  // New stream connections (an open stream is not affected); the streaming health check is exempt below.
+  /^\/api\/v1\/streaming(?!\/health)/,
+  // Account lists and exports: nice to have, heavy to page.
+  /^\/api\/v1\/accounts\/[^/]+\/(followers|following)/,
+  /^\/api\/v1\/(blocks|mutes|followed_tags|follow_requests)$/,
+  /^\/api\/v1\/instance\/peers/,
+  /^\/api\/v1\/directory/,
+  /^\/api\/v1\/(favourites|bookmarks)$/,
+  /\/export/,
+];
+
+const EXEMPT: RegExp[] = [/^\/(health|healthz|readyz|metrics)$/, /^\/api\/v1\/streaming\/health$/, /^\/status(\/|$)/, /^\/api\/v1\/admin\/starling\//];
+
+const pathOf = (url: string) => url.split('?', 1)[0].replace(/\/+$/, '') || '/';
+
+/** The class of a request; essential by default (posting, home, notifications, sign-in, the web app, the rest). */
+export function priorityOf(method: string, url: string): Priority {
+  const path = pathOf(url);
+  if (EXEMPT.some((r) => r.test(path))) return 'exempt';
+  if (method === 'GET' && DEFERRABLE.some((r) => r.test(path))) return 'deferrable';
+  return 'essential';
+}
+
+/**
+ * Writes refused in read-only mode: every write method on the API and OAuth (signing in issues a token, a row:
+ * it cannot work without writes either; a client already signed in keeps reading, as checking a token is a
+ * read). The operators' ops API stays open: the ops engine keeps incidents in memory when the database cannot
+ * take them.
+ */
+export function isReadOnlyRefused(method: string, url: string): boolean {
+  if (!WRITE_METHODS.has(method)) return false;
+  const path = pathOf(url);
+  if (path.startsWith('/api/v1/admin/starling/')) return false;
+  return path.startsWith('/api/') || path.startsWith('/oauth/');
+}
+
+function refuse(reply: FastifyReply, message: string, retryAfter: number) {
+  reply.code(503).header('Retry-After', String(retryAfter)).header('Cache-Control', 'no-store');
+  return { error: message };
+}
+
+export async function installPressure(app: FastifyInstance, ctx: AppContext, ops: OpsEngine): Promise<void> {
+  app.addHook('onRequest', async (req, reply) => {
+    if (!ctx.writeGuard.readOnly || !isReadOnlyRefused(req.method, req.url)) return;
+    return reply.send(refuse(reply, ERRORS.read_only.message, ctx.config.readOnly.retryAfterSeconds));
+  });
+
+  const p = ctx.config.pressure;
+  if (!p.enabled) return;
+  const heapLimit = getHeapStatistics().heap_size_limit;
+  const deferrableHeap = p.deferrable.maxHeapUsedBytes || Math.floor(heapLimit * 0.85);
+  const essentialHeap = p.essential.maxHeapUsedBytes || Math.floor(heapLimit * 0.95);
+  const maxQueue = p.deferrable.maxWriteQueue;
+  let shed = 0;
+  await app.register(underPressure, {
+    sampleInterval: p.sampleIntervalMs,
+    maxEventLoopDelay: p.deferrable.maxEventLoopDelayMs,
+    maxHeapUsedBytes: deferrableHeap,
+    retryAfter: p.retryAfterSeconds,
+    // The writer's queue as the custom check: writes piling up means the database is the bottleneck.
+    healthCheck: async () => maxQueue === 0 || ctx.writeGuard.queued <= maxQueue,
+    healthCheckInterval: Math.max(50, p.sampleIntervalMs),
+    // A value returned is sent by under-pressure (its types say void; its code sends what is returned).
+    pressureHandler: ((req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {
+      const priority = priorityOf(req.method, req.url);
+      if (priority === 'exempt' || ops.isProbe(req.headers[PROBE_HEADER])) return undefined;
+      // No sample in the last interval (under-pressure reports Infinity): no evidence of pressure.
+      if (value !== undefined && !Number.isFinite(value)) return undefined;
+      if (priority === 'essential') {
+        // Shed last: only above the essential thresholds (the writer's own bound covers a write backlog).
+        const v = value ?? 0;
+        const over =
+          (type === 'eventLoopDelay' && p.essential.maxEventLoopDelayMs > 0 && v > p.essential.maxEventLoopDelayMs) ||
+          (type === 'heapUsedBytes' && v > essentialHeap);
+        if (!over) return undefined;
+      }
+      shed++;
+      if (shed % 1000 === 1) req.log.warn({ type, value, priority, shed }, 'shedding load');
+      return refuse(reply, ERRORS.overloaded.message, p.retryAfterSeconds);
+    }) as unknown as (req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => void,
+  });
+}

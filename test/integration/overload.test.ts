@@ -1,0 +1,255 @@
+/**
+ * Overload protection and read-only mode on real servers:
+ * - a real full filesystem (a tmpfs mounted for the test) switches the node to read-only and back by itself;
+ * - a database locked by another connection trips the write breaker while reads and /healthz stay quick;
+ * - load shedding by priority (deferrable shed first, essential served);
+ * - `starling maintenance on|off` forces read-only through a file in the data folder.
+ * The slow-consumer bound on streams is tested in streaming.test.ts ("drops a consumer that stops reading").
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, openSync, writeSync, closeSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { createUser, eventually, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
+import { main } from '../../src/cli/main.js';
+import { ERRORS } from '../../src/domain/errors.js';
+
+const READ_ONLY = ERRORS.read_only.message;
+
+async function post(url: string, token: string, status: string) {
+  const res = await fetch(`${url}/api/v1/statuses`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ status }),
+  });
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as { id?: string; error?: string } };
+}
+
+const get = async (url: string, token?: string) => {
+  const started = performance.now();
+  const res = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const text = await res.text();
+  return { status: res.status, ms: performance.now() - started, text, retryAfter: res.headers.get('retry-after') };
+};
+
+function tryMount(dir: string, size: string): boolean {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const servers: TestServer[] = [];
+const cleanups: (() => void)[] = [];
+afterAll(async () => {
+  for (const s of servers) await s.stop().catch(() => {});
+  for (const c of cleanups.reverse()) c();
+});
+
+describe('a full disk', () => {
+  const root = tempDir('starling-fulldisk-');
+  const mounted = tryMount(root.path, '8m');
+  cleanups.push(() => {
+    if (mounted) execFileSync('umount', ['-l', root.path]);
+    root.remove();
+  });
+
+  // Needs root (CI runs as root). Without it the test is skipped and says so.
+  it.skipIf(!mounted)('switches to read-only without corrupting anything, keeps reads, opens an incident, and recovers by itself', async () => {
+    const dataDir = join(root.path, 'data');
+    mkdirSync(dataDir);
+    const server = await startTestServer(
+      {
+        ops: { probeIntervalSeconds: 0.2 },
+        readOnly: { probeIntervalSeconds: 0.2, minFreeBytes: 512 * 1024 },
+      },
+      dataDir,
+    );
+    servers.push(server);
+    const alice = await createUser(server.url, 'alice');
+    const acknowledged: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await post(server.url, alice.token, `before the fault ${i}`);
+      expect(r.status).toBe(200);
+      acknowledged.push(r.body.id!);
+    }
+
+    // Fill the filesystem with one big file until the kernel says no.
+    const filler = join(root.path, 'filler');
+    const fd = openSync(filler, 'w');
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    try {
+      for (;;) writeSync(fd, chunk);
+    } catch (err) {
+      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    } finally {
+      closeSync(fd);
+    }
+
+    // Writes may still land in WAL space already allocated; keep posting until one cannot be made durable.
+    let refused: Awaited<ReturnType<typeof post>> | null = null;
+    for (let i = 0; i < 500 && !refused; i++) {
+      const r = await post(server.url, alice.token, `during the fault ${i} ${'x'.repeat(400)}`);
+      if (r.status === 200) acknowledged.push(r.body.id!);
+      else refused = r;
+    }
+    expect(refused, 'no write failed on a full disk').not.toBeNull();
+    expect(refused!.status).toBe(503);
+    expect(refused!.body.error).toBe(READ_ONLY);
+    expect(Number(refused!.retryAfter)).toBeGreaterThan(0);
+    expect(server.ctx.writeGuard.state()).toMatchObject({ active: true, forced: false, reason: expect.stringMatching(/disk is full|cannot write/) });
+
+    // Refused at the door now: 503 read-only, not 500.
+    const again = await post(server.url, alice.token, 'still refused');
+    expect(again.status).toBe(503);
+    expect(again.body.error).toBe(READ_ONLY);
+
+    // Reads keep working.
+    const home = await get(`${server.url}/api/v1/timelines/home?limit=40`, alice.token);
+    expect(home.status).toBe(200);
+    expect(home.text).toContain(acknowledged[0]);
+    expect((await get(`${server.url}/api/v1/statuses/${acknowledged[3]}`, alice.token)).status).toBe(200);
+    const ready = await get(`${server.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(JSON.parse(ready.text)).toMatchObject({ status: 'ready', mode: 'read-only', read_only: { active: true } });
+    expect((await get(`${server.url}/metrics`)).text).toMatch(/^starling_read_only\{[^}]*\} 1$/m);
+
+    // Nothing corrupted.
+    expect(server.database.sqlite.pragma('integrity_check', { simple: true })).toBe('ok');
+
+    // The ops engine says posting is unavailable, and opens an incident about it.
+    const incident = await eventually(async () => server.ops.listIncidents().find((i) => i.status !== 'resolved' && i.components.includes('posting')), 10_000);
+    expect(incident.name).toMatch(/^Posting/);
+    expect(JSON.stringify(incident.incident_updates)).toMatch(/Posting is unavailable/);
+    const posting = await eventually(async () => server.ops.summary().components.find((c) => c.id === 'posting' && c.status === 'major_outage'), 10_000);
+    expect(posting.reason).toMatch(/read-only mode/);
+
+    // Free the space: back to read-write by itself.
+    rmSync(filler);
+    await eventually(async () => !server.ctx.writeGuard.readOnly, 10_000);
+    const after = await post(server.url, alice.token, 'after the fault');
+    expect(after.status).toBe(200);
+    acknowledged.push(after.body.id!);
+    expect(JSON.parse((await get(`${server.url}/readyz`)).text)).toMatchObject({ status: 'ready', mode: 'read-write' });
+
+    // Every acknowledged post is there.
+    for (const id of acknowledged) expect((await get(`${server.url}/api/v1/statuses/${id}`, alice.token)).status, id).toBe(200);
+    expect(server.database.sqlite.pragma('integrity_check', { simple: true })).toBe('ok');
+  }, 60_000);
+});
+
+describe('a database that keeps timing out', () => {
+  it('trips the write breaker, keeps reads and /healthz quick, and recovers when the lock is released', async () => {
+    const server = await startTestServer({
+      ops: { enabled: false },
+      writes: { busyTimeoutMs: 50, breaker: { failures: 3, coolDownSeconds: 0.5 } },
+      readOnly: { afterFailingSeconds: 600 },
+    });
+    servers.push(server);
+    const bob = await createUser(server.url, 'bob');
+    const first = await post(server.url, bob.token, 'before the lock');
+    expect(first.status).toBe(200);
+
+    // A second connection takes SQLite's write lock and keeps it: every write of the node now gets SQLITE_BUSY.
+    const other = new SQLite(server.ctx.config.databaseFile);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      const results = [];
+      for (let i = 0; i < 6; i++) results.push(await post(server.url, bob.token, `during the lock ${i}`));
+      for (const r of results) {
+        expect(r.status).toBe(503);
+        expect(Number(r.retryAfter)).toBeGreaterThan(0);
+      }
+      expect(server.ctx.writeGuard.breaker.state).toBe('open');
+      expect(server.ctx.writeGuard.breaker.opens).toBeGreaterThanOrEqual(1);
+
+      // Open: writes fail at once, without waiting on the lock.
+      const fast = performance.now();
+      expect((await post(server.url, bob.token, 'fails fast')).status).toBe(503);
+      expect(performance.now() - fast).toBeLessThan(50);
+
+      // The node stays responsive.
+      const health = await get(`${server.url}/healthz`);
+      expect(health.status).toBe(200);
+      expect(health.ms).toBeLessThan(200);
+      const home = await get(`${server.url}/api/v1/timelines/home`, bob.token);
+      expect(home.status).toBe(200);
+      expect(home.text).toContain(first.body.id);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+
+    // After the cool-down a trial write goes through and closes the breaker.
+    const recovered = await eventually(async () => {
+      const r = await post(server.url, bob.token, 'after the lock');
+      return r.status === 200 ? r : null;
+    }, 5000);
+    expect(recovered.body.id).toBeTruthy();
+    expect(server.ctx.writeGuard.breaker.state).toBe('closed');
+  }, 30_000);
+});
+
+describe('load shedding by priority', () => {
+  it('sheds a deferrable route with 503 + Retry-After while essential routes and health still answer', async () => {
+    const server = await startTestServer({
+      ops: { enabled: false },
+      // Any heap is "too much" for deferrable requests: the node is permanently under pressure for them.
+      pressure: { sampleIntervalMs: 50, retryAfterSeconds: 7, deferrable: { maxHeapUsedBytes: 1 } },
+    });
+    servers.push(server);
+    const carol = await createUser(server.url, 'carol');
+    const shed = await eventually(async () => {
+      const r = await get(`${server.url}/api/v1/timelines/public`);
+      return r.status === 503 ? r : null;
+    });
+    expect(shed.retryAfter).toBe('7');
+    expect(JSON.parse(shed.text)).toEqual({ error: ERRORS.overloaded.message });
+    expect((await get(`${server.url}/api/v2/search?q=x`, carol.token)).status).toBe(503);
+    expect((await get(`${server.url}/api/v1/trends/statuses`)).status).toBe(503);
+
+    expect((await get(`${server.url}/api/v1/timelines/home`, carol.token)).status).toBe(200);
+    expect((await get(`${server.url}/api/v1/notifications`, carol.token)).status).toBe(200);
+    expect((await post(server.url, carol.token, 'essential still works')).status).toBe(200);
+    expect((await get(`${server.url}/healthz`)).status).toBe(200);
+    expect((await get(`${server.url}/readyz`)).status).toBe(200);
+  });
+});
+
+describe('starling maintenance on|off', () => {
+  it('forces read-only through a file in the data folder, without the database, and ends it', async () => {
+    const server = await startTestServer({ ops: { enabled: false }, readOnly: { flagPollSeconds: 0.05 } });
+    servers.push(server);
+    const dave = await createUser(server.url, 'dave');
+    const log = console.log;
+    console.log = () => {};
+    try {
+      expect(await main(['maintenance', 'on', '--data-dir', server.dataDir, '--reason', 'disk swap'])).toBe(0);
+    } finally {
+      console.log = log;
+    }
+    await eventually(async () => server.ctx.writeGuard.readOnly);
+    const refused = await post(server.url, dave.token, 'refused');
+    expect(refused.status).toBe(503);
+    expect(refused.body.error).toBe(READ_ONLY);
+    expect(refused.retryAfter).toBeTruthy();
+    // Signing in issues a token (a write): refused too; reads go on.
+    const token = await fetch(`${server.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(token.status).toBe(503);
+    expect((await get(`${server.url}/api/v1/timelines/home`, dave.token)).status).toBe(200);
+    expect(JSON.parse((await get(`${server.url}/readyz`)).text)).toMatchObject({ status: 'ready', mode: 'read-only', read_only: { forced: true, reason: expect.stringContaining('disk swap') } });
+
+    console.log = () => {};
+    try {
+      expect(await main(['maintenance', 'off', '--data-dir', server.dataDir])).toBe(0);
+    } finally {
+      console.log = log;
+    }
+    await eventually(async () => !server.ctx.writeGuard.readOnly);
+    expect((await post(server.url, dave.token, 'back')).status).toBe(200);
+  });
+});
+
