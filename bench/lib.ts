@@ -146,7 +146,8 @@ export function runChild<T>(script: string, input: unknown, timeoutMs: number): 
       child.kill('SIGKILL');
       reject(new Error(`${script} did not finish within ${timeoutMs / 1000} s`));
     }, timeoutMs);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': stdout may still hold the result line when the process has exited.
+    child.on('close', (code) => {
       clearTimeout(timer);
       if (code !== 0) return reject(new Error(`${script} exited with ${code}`));
       const line = out.trim().split('\n').pop() ?? '';

@@ -290,7 +290,9 @@ export class OpsEngine implements StatusSource {
     for (const o of this.sloObservations(now)) add('api', o);
     const ro = this.readOnly?.();
     if (ro?.active) {
-      add('posting', { level: 'fail', cap: 'major_outage', reason: `Starling is in read-only mode (${ro.reason ?? 'writes cannot be made durable'}): new posts are refused, reading still works` });
+      // The explanation of every failed posting probe while it lasts: it replaces them, so the page and the
+      // incident say why posting is down, not only that a test post failed.
+      byComponent.set('posting', [{ level: 'fail', cap: 'major_outage', reason: `Starling is in read-only mode (${ro.reason ?? 'writes cannot be made durable'}): new posts are refused, reading still works` }]);
     }
 
     for (const [c, list] of byComponent) {

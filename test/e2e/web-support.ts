@@ -162,7 +162,7 @@ export interface PortServer {
 export function startOnPort(dataDir: string, port: number): Promise<PortServer> {
   const proc = spawn(process.execPath, [join(ROOT, 'bin/starling.js'), 'serve', '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, STARLING_LOG_LEVEL: 'info', STARLING_RATE_LIMIT_MAX: '0' },
+    env: { PATH: process.env.PATH, STARLING_LOG_LEVEL: 'info', STARLING_RATE_LIMIT_MAX: '0', STARLING_PRESSURE_ENABLED: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((res) => proc.once('exit', () => res()));

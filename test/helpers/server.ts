@@ -26,7 +26,9 @@ export async function startTestServer(overrides: Record<string, unknown> = {}, d
   const config: Config = loadConfig({
     env: {},
     file: undefined,
-    overrides: { host: '127.0.0.1', port: 0, dataDir: dir.path, logLevel: 'silent', rateLimit: { max: 0, windowSeconds: 60 }, ...overrides },
+    // Load shedding off unless a test asks for it: many servers share one busy test process (and CPU), and
+    // event-loop delay caused by another test must not shed this one's requests (test/integration/overload.test.ts turns it on).
+    overrides: { host: '127.0.0.1', port: 0, dataDir: dir.path, logLevel: 'silent', rateLimit: { max: 0, windowSeconds: 60 }, pressure: { enabled: false }, ...overrides },
   });
   const server = await startServer(config);
   return Object.assign(server, {
@@ -52,7 +54,7 @@ export interface ChildServer {
 export function startChildServer(dataDir: string, env: Record<string, string> = {}): Promise<ChildServer> {
   const proc = spawn(process.execPath, [join(ROOT, 'bin/starling.js'), 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, STARLING_LOG_LEVEL: 'info', STARLING_RATE_LIMIT_MAX: '0', ...env },
+    env: { PATH: process.env.PATH, STARLING_LOG_LEVEL: 'info', STARLING_RATE_LIMIT_MAX: '0', STARLING_PRESSURE_ENABLED: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((res) => proc.once('exit', () => res()));
