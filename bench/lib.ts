@@ -4,7 +4,7 @@
  * load generator in a child process (so it does not share the node's event
  * loop), and formatting results.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../src/config.js';
@@ -133,10 +133,23 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
   return runChild<LoadResult>('load.ts', spec, (spec.duration + 60) * 1000);
 }
 
+let loadCpus: string | null = null;
+
+/**
+ * Pins this process (the node under test) to `nodeCpus` and every load generator started afterwards to
+ * `childCpus` (taskset), so the load generators cannot take the node's CPU: on a 2-core machine they
+ * otherwise compete for it, and the node's latency measures the competition, not the node.
+ */
+export function pinCpus(nodeCpus: string, childCpus: string): void {
+  execFileSync('taskset', ['-a', '-cp', nodeCpus, String(process.pid)], { stdio: 'ignore' });
+  loadCpus = childCpus;
+}
+
 /** Runs a bench helper script (TypeScript, through tsx) with a JSON input on stdin and a JSON result on stdout. */
 export function runChild<T>(script: string, input: unknown, timeoutMs: number): Promise<T> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, 'bench', script)], {
+    const args = ['--import', 'tsx', resolve(ROOT, 'bench', script)];
+    const child = spawn(loadCpus ? 'taskset' : process.execPath, loadCpus ? ['-c', loadCpus, process.execPath, ...args] : args, {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'inherit'],
     });

@@ -12,7 +12,7 @@
  * Figures go to docs/RELIABILITY.md.
  */
 import { sql } from 'kysely';
-import { log, ms, num, runLoad, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult } from './lib.js';
+import { log, ms, num, pinCpus, runLoad, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult } from './lib.js';
 
 export interface OverloadOptions {
   dataDir: string;
@@ -22,6 +22,8 @@ export interface OverloadOptions {
   logLevel?: string;
   configFile?: string;
   overrides?: Record<string, unknown>;
+  /** "NODE_CPUS:LOAD_CPUS" for taskset, e.g. "0:1". */
+  pin?: string;
 }
 
 interface Kind {
@@ -33,6 +35,12 @@ interface Kind {
 }
 
 export async function overload(o: OverloadOptions): Promise<void> {
+  if (o.pin) {
+    const [nodeCpus, loadCpus] = o.pin.split(':');
+    if (!nodeCpus || !loadCpus) throw new Error('--pin wants NODE_CPUS:LOAD_CPUS, e.g. 0:1');
+    pinCpus(nodeCpus, loadCpus);
+    log(`node on CPU ${nodeCpus}, load generators on CPU ${loadCpus}`);
+  }
   const node = await startNode(o.dataDir, { logLevel: o.logLevel, configFile: o.configFile, overrides: o.overrides });
   try {
     const kinds = await mix(node);
@@ -111,7 +119,7 @@ export async function overload(o: OverloadOptions): Promise<void> {
     clearInterval(sampler);
     rss.push(process.memoryUsage().rss);
 
-    const rows: (string | number)[][] = [['kind', 'class', 'unloaded p99', 'offered/s', 'served/s', 'p99 served', 'p99 ÷ unloaded', '503', 'timeouts', 'errors']];
+    const rows: (string | number)[][] = [['kind', 'class', 'unloaded p99', 'offered/s', 'served/s', 'p50 served', 'p90 served', 'p99 served', 'p99 ÷ unloaded', '503', 'timeouts', 'errors']];
     kinds.forEach((k, i) => {
       const u = unloaded.get(k.name)!;
       const r = loaded[i];
@@ -122,6 +130,8 @@ export async function overload(o: OverloadOptions): Promise<void> {
         ms(u.latency.p99),
         num(offered),
         num(r.ok / r.seconds),
+        ms(r.latency.p50),
+        ms(r.latency.p90),
         ms(r.latency.p99),
         `${(r.latency.p99 / Math.max(u.latency.p99, 0.001)).toFixed(2)}×`,
         num(r.statusCodes['503'] ?? 0),

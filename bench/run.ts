@@ -34,7 +34,8 @@ Commands:
   overload        The node at ~3× the load it can serve: a mix of essential (home timeline, posting)
                   and deferrable (search, public timeline) requests; unloaded vs loaded p99, 503 share
                   with Retry-After vs timeouts, RSS over time, recovery time (docs/RELIABILITY.md)
-      [--duration 20] [--factor 3] [--connections 256] [--shed-delay-ms N]
+      [--duration 20] [--factor 3] [--connections 256] [--shed-delay-ms N] [--pin NODE_CPUS:LOAD_CPUS]
+                  --pin 0:1 runs the node on CPU 0 and the load generators on CPU 1 (taskset)
   coldstart       node bin/starling.js serve → first 200 on /health, repeated
       [--runs 10] [--env KEY=VALUE ...]   (needs a current build: npm run build)
 
@@ -66,6 +67,7 @@ const { positionals, values: flags } = parseArgs({
     'sqlite-cache-mb': { type: 'string' },
     factor: { type: 'string', default: '3' },
     'shed-delay-ms': { type: 'string' },
+    pin: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -398,6 +400,7 @@ if (!command || flags.help) {
         logLevel: flags['log-level'],
         configFile: flags.config,
         overrides: flags['shed-delay-ms'] ? { pressure: { deferrable: { maxEventLoopDelayMs: int('shed-delay-ms') } } } : undefined,
+        pin: flags.pin,
       }),
   };
   const fn = commands[command];

@@ -109,11 +109,14 @@ const Schema = z.object({
       /** Retry-After on shed requests. */
       retryAfterSeconds: z.coerce.number().int().min(1).default(10),
       /** How often event-loop delay and heap are sampled. */
-      sampleIntervalMs: z.coerce.number().int().min(50).default(250),
+      sampleIntervalMs: z.coerce.number().int().min(20).default(100),
       /** Deferrable requests (search, trends, public and tag timelines, new streams, lists) are shed above these. */
       deferrable: z
         .object({
           maxEventLoopDelayMs: z.coerce.number().min(0).default(150),
+          /** Admission (http/admission.ts): above this event-loop utilisation (0–1) or delay, fewer deferrable requests are let in. */
+          targetUtilisation: z.coerce.number().min(0.05).max(1).default(0.6),
+          targetDelayMs: z.coerce.number().min(0).default(40),
           /** 0: 85% of the heap limit. */
           maxHeapUsedBytes: z.coerce.number().min(0).default(0),
           /** Writes waiting for a group commit. */
@@ -124,6 +127,9 @@ const Schema = z.object({
       essential: z
         .object({
           maxEventLoopDelayMs: z.coerce.number().min(0).default(1000),
+          /** Admission: above this utilisation or delay, fewer essential requests are let in (and no deferrable one). */
+          targetUtilisation: z.coerce.number().min(0.05).max(1).default(0.8),
+          targetDelayMs: z.coerce.number().min(0).default(60),
           /** 0: 95% of the heap limit. */
           maxHeapUsedBytes: z.coerce.number().min(0).default(0),
         })

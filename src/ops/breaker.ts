@@ -25,6 +25,8 @@ export class CircuitBreaker {
   private current: BreakerState = 'closed';
   /** How often it opened, for metrics and tests. */
   opens = 0;
+  /** Calls refused without being tried (open, or a trial already running). */
+  refused = 0;
 
   constructor(private readonly opts: BreakerOptions) {}
 
@@ -46,7 +48,10 @@ export class CircuitBreaker {
   allow(): boolean {
     const s = this.state;
     if (s === 'closed') return true;
-    if (s === 'open' || this.trial) return false;
+    if (s === 'open' || this.trial) {
+      this.refused++;
+      return false;
+    }
     this.trial = true;
     return true;
   }
