@@ -13,6 +13,7 @@ import type { Urls } from './domain/entities.js';
 import { startJobWorker, type JobWorker } from './services/jobs.js';
 import { jobHandlers } from './services/job-handlers.js';
 import { buildApp } from './http/app.js';
+import { warmUp } from './services/warmup.js';
 import { startHousekeeping } from './services/housekeeping.js';
 import { createLocalBus } from './bus/bus.js';
 import { createWriter } from './store/writer.js';
@@ -87,6 +88,9 @@ export async function startServer(config: Config, log?: Logger): Promise<Running
   if (app.hasDecorator('statusPage')) ops.onChange(() => void app.statusPage.refresh());
   const stopHousekeeping = startHousekeeping(ctx);
   const stopSampling = sampleGauges(ctx, worker, () => app.streaming.size);
+  // Warm before listening, so nothing (a load balancer's /readyz included) reaches a cold node.
+  const warm = await warmUp(ctx);
+  ctx.log.info(warm, 'warmed up');
   const address = await app.listen({ host: config.host, port: config.port });
   const bound = app.server.address() as { port: number; address: string; family: string };
   const port = bound.port;

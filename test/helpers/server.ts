@@ -46,6 +46,8 @@ export interface ChildServer {
   url: string;
   pid: number;
   proc: ChildProcess;
+  /** What the process printed up to and including the line saying where it listens. */
+  startupLog: string;
   /** Sends a signal and waits for the process to exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -82,6 +84,7 @@ export function startChildServer(dataDir: string, env: Record<string, string> = 
             url,
             pid: proc.pid!,
             proc,
+            startupLog: out,
             async kill(signal: NodeJS.Signals = 'SIGTERM') {
               if (proc.exitCode === null && proc.signalCode === null) process.kill(proc.pid!, signal);
               await exited;
