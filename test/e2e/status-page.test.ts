@@ -2,19 +2,19 @@
  * The status page in a real browser (Debian's chromium through playwright-core)
  * with JavaScript disabled: it renders, shows every component with its state
  * and 90 uptime bars, and looks right at desktop and phone widths in light
- * and dark schemes. Screenshots go to docs/screenshots/.
+ * and dark schemes. Screenshots go to docs/screenshots/ with STARLING_SCREENSHOTS=1 (test/e2e/web-support.ts).
  *
  * The ops engine is stood in for by a fake StatusSource with a realistic
  * page (an open incident, maintenance, past incidents, history, latency).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContextOptions } from 'playwright-core';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { demoStatus } from '../helpers/status-fake.js';
+import { SCREENSHOTS } from './web-support.js';
 
-const SHOTS = resolve(import.meta.dirname, '../../docs/screenshots');
+const SHOTS = SCREENSHOTS;
 let server: TestServer;
 let browser: Browser;
 
