@@ -1,15 +1,19 @@
 /**
  * Opening the database. Embedded mode is SQLite through better-sqlite3;
- * the dialect-specific parts live here and in `dialect.ts` so that services
- * never ask which database they are on.
+ * cluster mode is PostgreSQL 15 through postgres.js (kysely-postgres-js).
+ * The dialect-specific parts live in src/store (here, errors.ts, search.ts,
+ * migrations) so that services never ask which database they are on.
  */
 import SQLite from 'better-sqlite3';
+import postgres from 'postgres';
+import { PostgresJSDialect } from 'kysely-postgres-js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   Kysely,
   Migrator,
   SqliteDialect,
+  SqliteAdapter,
   type SqliteDatabase,
   type KyselyPlugin,
   type PluginTransformQueryArgs,
@@ -25,6 +29,7 @@ import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
 
 export type Db = Kysely<Database>;
+export type DialectName = 'sqlite' | 'postgres';
 
 /**
  * SQLite hands back 64-bit integers as BigInt (safe integers are on, or ids
@@ -81,7 +86,11 @@ const STATEMENT_CACHE_SIZE = 1000;
 
 export interface OpenedDatabase {
   db: Db;
-  /** The raw handle, for what Kysely does not cover (online backup, pragmas). The current one: `reopen` replaces it. */
+  readonly dialect: DialectName;
+  /**
+   * The raw SQLite handle, for what Kysely does not cover (online backup, pragmas). The current one: `reopen`
+   * replaces it. Throws on PostgreSQL: whatever needs it is SQLite-only.
+   */
   readonly sqlite: SQLite.Database;
   /**
    * Opens a fresh connection to the same file and routes every later query to
@@ -137,6 +146,7 @@ export function openSqlite(file: string, observe?: QueryObserver, opts: { busyTi
   });
   return {
     db,
+    dialect: 'sqlite',
     get sqlite() {
       return sqlite;
     },
@@ -151,6 +161,74 @@ export function openSqlite(file: string, observe?: QueryObserver, opts: { busyTi
       await db.destroy();
     },
   };
+}
+
+export interface PostgresOptions {
+  /** A statement running longer than this fails (57014) instead of hanging while a primary is lost. */
+  statementTimeoutMs?: number;
+  /** Connecting to a host gives up after this long and tries the next one in the URL. */
+  connectTimeoutSeconds?: number;
+  /** Pool size. */
+  max?: number;
+}
+
+/**
+ * PostgreSQL through postgres.js. A multi-host URL
+ * (`postgres://u:p@h1:5432,h2:5433/db`) finds the primary with
+ * `target_session_attrs=primary`: 'read-write' was seen to settle on a
+ * PostgreSQL 15 hot standby and fail with 25006 (STACK-NOTES). During a
+ * failover postgres.js would wait on a dead connection without error, so
+ * statements and connects time out and surface as errors the writer retries
+ * and the breaker counts.
+ *
+ * int8 comes back as BigInt and goes through the same plugin as on SQLite,
+ * so services see ids as decimal strings and counts as numbers on both.
+ * Strings go to the server untyped (PostgreSQL infers the column's type), so
+ * a digit-only string compared with a text column stays text.
+ */
+export function openPostgres(url: string, observe?: QueryObserver, opts: PostgresOptions = {}): OpenedDatabase {
+  const client = postgres(url, {
+    target_session_attrs: 'primary',
+    connect_timeout: opts.connectTimeoutSeconds ?? 5,
+    max: opts.max ?? 10,
+    // Idle connections to a primary that has since become a standby are not kept for ever.
+    idle_timeout: 60,
+    types: { bigint: postgres.BigInt },
+    connection: { statement_timeout: opts.statementTimeoutMs ?? 15_000, application_name: 'starling' },
+    onnotice: () => {},
+  });
+  const db = new Kysely<Database>({
+    dialect: new PostgresJSDialect({ postgres: client }),
+    plugins: [new IntegerResultsPlugin()],
+    log: observe ? (e) => observe({ ok: e.level === 'query', ms: e.queryDurationMillis, sql: e.query.sql }) : undefined,
+  });
+  return {
+    db,
+    dialect: 'postgres',
+    get sqlite(): SQLite.Database {
+      throw new Error('this database is PostgreSQL: the SQLite handle does not exist');
+    },
+    reopen() {
+      // postgres.js reconnects by itself; nothing is pinned to one connection.
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+/** The database a configuration names: PostgreSQL when `databaseUrl` is set, else the SQLite file in the data folder. */
+export function openDatabase(
+  config: { databaseUrl?: string; databaseFile: string; writes?: { busyTimeoutMs?: number; statementTimeoutMs?: number } },
+  observe?: QueryObserver,
+): OpenedDatabase {
+  if (config.databaseUrl) return openPostgres(config.databaseUrl, observe, { statementTimeoutMs: config.writes?.statementTimeoutMs });
+  return openSqlite(config.databaseFile, observe, { busyTimeoutMs: config.writes?.busyTimeoutMs });
+}
+
+/** Which dialect a Kysely instance talks (migrations and store/search.ts pick their SQL by it). */
+export function dialectOf(db: Kysely<any>): DialectName {
+  return db.getExecutor().adapter instanceof SqliteAdapter ? 'sqlite' : 'postgres';
 }
 
 export async function migrateToLatest(db: Kysely<any>): Promise<{ applied: string[] }> {

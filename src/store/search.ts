@@ -23,15 +23,13 @@
  * Engines:
  * - SQLite FTS5 (`fts5StatusSearch`, this file): the `statuses_fts` table and
  *   triggers made by migrations/0002-search.ts.
- * - PostgreSQL (to come): a migration adds to `statuses` a column
- *   `search_vector tsvector GENERATED ALWAYS AS (to_tsvector('simple',
- *   unaccent_immutable(spoiler_text || ' ' || text))) STORED` with a GIN
- *   index, filled only for originals that are not deleted (or filtered by the
- *   service, which already excludes them); the index's `matching()` returns
- *   `statuses.search_vector @@ to_tsquery('simple', …)` built from
- *   `parseSearchTerms` (each term's lexemes joined with `<->`, the prefix term
- *   ending in `:*`, terms joined with `&`, every lexeme quoted). Only
- *   `statusSearchIndexFor` changes to pick it.
+ * - PostgreSQL (`postgresStatusSearch`, this file): a partial GIN index on
+ *   `to_tsvector('simple', starling_unaccent(spoiler_text || ' ' || text))`
+ *   made by migrations/0006-search-postgres.ts; `matching()` repeats that
+ *   expression and the index's predicate (originals, not deleted) and
+ *   compares it with a tsquery built from `parseSearchTerms`: each term's
+ *   words quoted and joined with `<->` (a phrase), the prefix term's last
+ *   word ending in `:*`, terms joined with `&`.
  */
 import { sql, SqliteAdapter, type Expression, type Kysely, type SqlBool } from 'kysely';
 
@@ -99,8 +97,38 @@ export const fts5StatusSearch: StatusSearchIndex = {
   },
 };
 
+/**
+ * A to_tsquery text that means exactly the terms. Words are split on what is
+ * not a letter or digit (as the 'simple' parser does for ordinary words), and
+ * each is single-quoted ('' escapes '), so tsquery operators typed by someone
+ * are only text.
+ */
+export function tsQuery(terms: readonly SearchTerm[]): string | null {
+  const parts: string[] = [];
+  for (const t of terms) {
+    const words = t.text.split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+    if (words.length === 0) continue;
+    const quoted = words.map((w) => `'${w.replace(/'/g, "''")}'`);
+    if (t.prefix) quoted[quoted.length - 1] += ':*';
+    parts.push(quoted.length > 1 ? `(${quoted.join(' <-> ')})` : quoted[0]);
+  }
+  return parts.length ? parts.join(' & ') : null;
+}
+
+/** PostgreSQL full-text search over the partial GIN index of migrations/0006-search-postgres.ts. */
+export const postgresStatusSearch: StatusSearchIndex = {
+  engine: 'postgres-tsvector',
+  matching(query) {
+    const q = tsQuery(parseSearchTerms(query));
+    if (q === null) return null;
+    // Expression and predicate exactly as in the index, or the planner cannot use it.
+    return sql<SqlBool>`(statuses.reblog_of_id IS NULL AND statuses.deleted_at IS NULL
+      AND to_tsvector('simple'::regconfig, starling_unaccent(statuses.spoiler_text || ' ' || statuses.text))
+        @@ to_tsquery('simple'::regconfig, starling_unaccent(${q}::text)))`;
+  },
+};
+
 /** The search index for a database: the one place that knows which engine is behind it. */
 export function statusSearchIndexFor(db: Kysely<any>): StatusSearchIndex {
-  if (db.getExecutor().adapter instanceof SqliteAdapter) return fts5StatusSearch;
-  throw new Error('no full-text status search for this database dialect yet');
+  return db.getExecutor().adapter instanceof SqliteAdapter ? fts5StatusSearch : postgresStatusSearch;
 }
