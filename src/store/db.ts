@@ -198,7 +198,8 @@ export function openPostgres(url: string, observe?: QueryObserver, opts: Postgre
     onnotice: () => {},
   });
   const db = new Kysely<Database>({
-    dialect: new PostgresJSDialect({ postgres: client }),
+    // A factory: the dialect takes a plain object only from one (it checks instances for being postgres.js's function).
+    dialect: new PostgresJSDialect({ postgres: () => withoutNul(client) }),
     plugins: [new IntegerResultsPlugin()],
     log: observe ? (e) => observe({ ok: e.level === 'query', ms: e.queryDurationMillis, sql: e.query.sql }) : undefined,
   });
@@ -213,6 +214,28 @@ export function openPostgres(url: string, observe?: QueryObserver, opts: Postgre
     },
     async close() {
       await db.destroy();
+    },
+  };
+}
+
+/**
+ * PostgreSQL text cannot hold U+0000 (SQLite's can): a parameter containing it
+ * fails the whole statement with 22021, a 500 for what is only odd input
+ * (a search for "\u0000"). Such characters become U+FFFD, the replacement
+ * character, as a decoder does with bytes it cannot represent. Only strings
+ * that contain one are copied.
+ */
+function withoutNul(client: postgres.Sql) {
+  const clean = (params: unknown[] | undefined) =>
+    params?.some((p) => typeof p === 'string' && p.includes('\0')) ? params.map((p) => (typeof p === 'string' ? p.replaceAll('\0', '\uFFFD') : p)) : params;
+  return {
+    end: () => client.end(),
+    reserve: async () => {
+      const reserved = await client.reserve();
+      return {
+        release: () => reserved.release(),
+        unsafe: (query: string, params?: unknown[], options?: unknown) => reserved.unsafe(query, clean(params) as postgres.ParameterOrJSON<never>[], options as postgres.UnsafeQueryOptions),
+      };
     },
   };
 }

@@ -144,15 +144,16 @@ export async function startTempPostgres(): Promise<TempPostgres> {
 /** The template every test database is cloned from (migrated once per run by postgres-setup.ts). */
 export const TEMPLATE_DATABASE = 'starling_template';
 
-/** A fresh, migrated database on the run's server; returns its URL. */
-export async function createTestDatabase(adminUrl: string): Promise<string> {
+/** A fresh database on the run's server, migrated (or empty, for tests of `starling migrate`); returns its URL. */
+export async function createTestDatabase(adminUrl: string, opts: { migrated?: boolean } = {}): Promise<string> {
+  const template = opts.migrated === false ? 'template0' : TEMPLATE_DATABASE;
   const name = `t_${process.pid}_${randomBytes(6).toString('hex')}`;
   const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
   try {
     for (let attempt = 0; ; attempt++) {
       try {
         // FILE_COPY: for a small database, copying the files beats WAL-logging every block.
-        await sql.unsafe(`CREATE DATABASE "${name}" TEMPLATE ${TEMPLATE_DATABASE} STRATEGY FILE_COPY`);
+        await sql.unsafe(`CREATE DATABASE "${name}" TEMPLATE ${template} STRATEGY FILE_COPY`);
         break;
       } catch (err) {
         // Two clones of one template at the same moment: "source database is being accessed by other users".
@@ -175,10 +176,10 @@ export async function createTestDatabase(adminUrl: string): Promise<string> {
 const MARKER = 'postgres-test-database-url';
 
 /** The database for a data folder: the one made for it before, or a new one. */
-export async function testDatabaseFor(dataDir: string, adminUrl: string): Promise<string> {
+export async function testDatabaseFor(dataDir: string, adminUrl: string, opts: { migrated?: boolean } = {}): Promise<string> {
   const marker = join(dataDir, MARKER);
   if (existsSync(marker)) return readFileSync(marker, 'utf8').trim();
-  const url = await createTestDatabase(adminUrl);
+  const url = await createTestDatabase(adminUrl, opts);
   writeFileSync(marker, url + '\n');
   return url;
 }

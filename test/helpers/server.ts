@@ -23,11 +23,11 @@ export const onPostgres = process.env.STARLING_TEST_DB === 'postgres';
  * database per folder (the same one again when a test restarts a server on the
  * same folder); on SQLite nothing to add (the file lives in the folder).
  */
-export async function testDatabaseEnv(dataDir: string): Promise<{ databaseUrl?: string }> {
+export async function testDatabaseEnv(dataDir: string, opts: { migrated?: boolean } = {}): Promise<{ databaseUrl?: string }> {
   if (!onPostgres) return {};
   const admin = process.env.STARLING_TEST_PG_URL;
   if (!admin) throw new Error('STARLING_TEST_DB=postgres but no test PostgreSQL: run through vitest (test/helpers/postgres-setup.ts)');
-  return { databaseUrl: await testDatabaseFor(dataDir, admin) };
+  return { databaseUrl: await testDatabaseFor(dataDir, admin, opts) };
 }
 
 export function tempDir(prefix = 'starling-test-'): { path: string; remove(): void } {
@@ -51,7 +51,7 @@ export async function startTestServer(overrides: Record<string, unknown> = {}, d
       host: '127.0.0.1',
       port: 0,
       dataDir: dir.path,
-      logLevel: 'silent',
+      logLevel: process.env.STARLING_TEST_LOG_LEVEL ?? 'silent',
       rateLimit: { max: 0, windowSeconds: 60 },
       pressure: { enabled: false },
       ...(await testDatabaseEnv(dir.path)),
@@ -83,9 +83,12 @@ export async function startChildServer(dataDir: string, env: Record<string, stri
   return startChild(dataDir, { ...(await childDatabaseEnv(dataDir)), ...env });
 }
 
-/** Environment for a `starling` child process on this data folder: on PostgreSQL, STARLING_DATABASE_URL. */
-export async function childDatabaseEnv(dataDir: string): Promise<Record<string, string>> {
-  const { databaseUrl } = await testDatabaseEnv(dataDir);
+/**
+ * Environment for a `starling` child process on this data folder: on PostgreSQL, STARLING_DATABASE_URL.
+ * `migrated: false` gives an empty database the first time (as a new SQLite file is), for tests of `starling migrate`.
+ */
+export async function childDatabaseEnv(dataDir: string, opts: { migrated?: boolean } = {}): Promise<Record<string, string>> {
+  const { databaseUrl } = await testDatabaseEnv(dataDir, opts);
   return databaseUrl ? { STARLING_DATABASE_URL: databaseUrl } : {};
 }
 
