@@ -38,6 +38,13 @@ const PG_CONNECTION_CODES = new Set([
   'EAI_AGAIN',
 ]);
 
+/** The connection itself is gone (as opposed to a statement refused on a live one): PostgreSQL only. */
+export function isConnectionLost(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  return PG_CONNECTION_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03';
+}
+
 export function classifyDbError(err: unknown): DbErrorKind {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return 'other';
