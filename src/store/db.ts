@@ -188,6 +188,7 @@ export interface PostgresOptions {
  * a digit-only string compared with a text column stays text.
  */
 export function openPostgres(url: string, observe?: QueryObserver, opts: PostgresOptions = {}): OpenedDatabase {
+  ignoreLostTypeFetches();
   const client = postgres(url, {
     target_session_attrs: 'primary',
     connect_timeout: opts.connectTimeoutSeconds ?? 5,
@@ -200,7 +201,7 @@ export function openPostgres(url: string, observe?: QueryObserver, opts: Postgre
   });
   const db = new Kysely<Database>({
     // A factory: the dialect takes a plain object only from one (it checks instances for being postgres.js's function).
-    dialect: new PostgresJSDialect({ postgres: () => forKysely(client) }),
+    dialect: new PostgresJSDialect({ postgres: () => forKysely(client, (opts.connectTimeoutSeconds ?? 5) * 2000) }),
     plugins: [new IntegerResultsPlugin()],
     log: observe ? (e) => observe({ ok: e.level === 'query', ms: e.queryDurationMillis, sql: e.query.sql }) : undefined,
   });
@@ -235,13 +236,13 @@ export function openPostgres(url: string, observe?: QueryObserver, opts: Postgre
  *   character, as a decoder does with what it cannot represent. Only strings
  *   that contain one are copied.
  */
-function forKysely(client: postgres.Sql) {
+function forKysely(client: postgres.Sql, acquireTimeoutMs: number) {
   const clean = (params: unknown[] | undefined) =>
     params?.some((p) => typeof p === 'string' && p.includes('\0')) ? params.map((p) => (typeof p === 'string' ? p.replaceAll('\0', '\uFFFD') : p)) : params;
   return {
     end: () => client.end({ timeout: 5 }),
     reserve: async () => {
-      const reserved = await client.reserve();
+      const reserved = await reserveWithin(client, acquireTimeoutMs);
       let lost: unknown = null;
       return {
         release: () => {
@@ -264,6 +265,54 @@ function forKysely(client: postgres.Sql) {
       };
     },
   };
+}
+
+/**
+ * `reserve()`, bounded. In postgres.js 3.4 a reserve waiting for a new
+ * connection is forgotten when that connection dies while it starts up (during
+ * its array-type query): the promise never settles, and the request or write
+ * waiting on it would hang for ever. After the timeout it fails as a connect
+ * timeout (the writer retries it); a connection that arrives later is released.
+ */
+function reserveWithin(client: postgres.Sql, ms: number): Promise<postgres.ReservedSql> {
+  return new Promise((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(Object.assign(new Error(`no database connection within ${ms} ms`), { code: 'CONNECT_TIMEOUT' }));
+    }, ms);
+    client.reserve().then(
+      (r) => {
+        clearTimeout(timer);
+        if (late) r.release();
+        else resolve(r);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * postgres.js 3.4 reads the array types on every new connection, and does not
+ * await that query: when the connection dies during it (a failover), its
+ * rejection is unhandled, which ends a Node process. (`fetch_types: false`
+ * avoids the query but makes `reserve()`, all Kysely uses, hang for ever.)
+ * That one rejection is harmless (the connection is closed and replaced), so
+ * it is dropped here; any other unhandled rejection is thrown again, and ends
+ * the process as before.
+ */
+let typeFetchGuard = false;
+function ignoreLostTypeFetches(): void {
+  if (typeFetchGuard) return;
+  typeFetchGuard = true;
+  process.on('unhandledRejection', (reason) => {
+    const query = (reason as { query?: unknown } | null)?.query;
+    if (isConnectionLost(reason) && typeof query === 'string' && query.includes('pg_catalog.pg_type')) return;
+    throw reason;
+  });
 }
 
 /** The database a configuration names: PostgreSQL when `databaseUrl` is set, else the SQLite file in the data folder. */
