@@ -27,9 +27,9 @@
  *   `to_tsvector('simple', starling_unaccent(spoiler_text || ' ' || text))`
  *   made by migrations/0006-search-postgres.ts; `matching()` repeats that
  *   expression and the index's predicate (originals, not deleted) and
- *   compares it with a tsquery built from `parseSearchTerms`: each term's
- *   words quoted and joined with `<->` (a phrase), the prefix term's last
- *   word ending in `:*`, terms joined with `&`.
+ *   compares it with a tsquery built from `parseSearchTerms` by PostgreSQL's
+ *   parser (`tsQuery`): each term a phrase, the prefix term's last lexeme
+ *   ending in `:*`, terms ANDed.
  */
 import { sql, SqliteAdapter, type Expression, type Kysely, type SqlBool } from 'kysely';
 
@@ -98,21 +98,27 @@ export const fts5StatusSearch: StatusSearchIndex = {
 };
 
 /**
- * A to_tsquery text that means exactly the terms. Words are split on what is
- * not a letter or digit (as the 'simple' parser does for ordinary words), and
- * each is single-quoted ('' escapes '), so tsquery operators typed by someone
- * are only text.
+ * The tsquery for the terms, built by PostgreSQL's own parser so that a term
+ * splits into exactly the tokens its text would have in the index (a host
+ * such as "example.com" stays one token, "well-known" gives "well-known",
+ * "well" and "known"): each term is a phrase (`phraseto_tsquery`, which reads
+ * its input as plain text, never as query syntax), the prefix term's last
+ * term also matches with its last word as a prefix (its words quoted, so
+ * nothing typed is query syntax), and the terms are ANDed.
  */
-export function tsQuery(terms: readonly SearchTerm[]): string | null {
-  const parts: string[] = [];
-  for (const t of terms) {
+export function tsQuery(terms: readonly SearchTerm[]): Expression<unknown> | null {
+  if (terms.length === 0) return null;
+  const phrase = (t: SearchTerm) => sql`phraseto_tsquery('simple'::regconfig, starling_unaccent(${t.text}::text))`;
+  const parts = terms.map((t) => {
+    if (!t.prefix) return phrase(t);
+    // The word being typed: the whole phrase as typed, or its words with the last one a prefix. (Appending
+    // ':*' to the phrase's text would not do: to_tsquery parses 'well-known' into three lexemes again.)
     const words = t.text.split(/[^\p{L}\p{N}]+/u).filter(Boolean);
-    if (words.length === 0) continue;
-    const quoted = words.map((w) => `'${w.replace(/'/g, "''")}'`);
-    if (t.prefix) quoted[quoted.length - 1] += ':*';
-    parts.push(quoted.length > 1 ? `(${quoted.join(' <-> ')})` : quoted[0]);
-  }
-  return parts.length ? parts.join(' & ') : null;
+    if (words.length === 0) return phrase(t);
+    const typed = words.map((w, i) => `'${w.replace(/'/g, "''")}'${i === words.length - 1 ? ':*' : ''}`).join(' <-> ');
+    return sql`(${phrase(t)} || to_tsquery('simple'::regconfig, starling_unaccent(${typed}::text)))`;
+  });
+  return sql.join(parts, sql` && `);
 }
 
 /** PostgreSQL full-text search over the partial GIN index of migrations/0006-search-postgres.ts. */
@@ -123,8 +129,7 @@ export const postgresStatusSearch: StatusSearchIndex = {
     if (q === null) return null;
     // Expression and predicate exactly as in the index, or the planner cannot use it.
     return sql<SqlBool>`(statuses.reblog_of_id IS NULL AND statuses.deleted_at IS NULL
-      AND to_tsvector('simple'::regconfig, starling_unaccent(statuses.spoiler_text || ' ' || statuses.text))
-        @@ to_tsquery('simple'::regconfig, starling_unaccent(${q}::text)))`;
+      AND to_tsvector('simple'::regconfig, starling_unaccent(statuses.spoiler_text || ' ' || statuses.text)) @@ (${q}))`;
   },
 };
 

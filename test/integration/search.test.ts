@@ -75,6 +75,14 @@ describe('statuses', () => {
     expect(found.account.id).toBe(alice.id);
   });
 
+  it('finds hosts, hyphenated words and their parts, whole or as the word being typed', async () => {
+    const s = await alice.client.v1.statuses.create({ status: 'Read numbat-facts.example for well-known numbat lore' });
+    for (const q of ['numbat-facts.example', 'well-known', 'known', 'well known', 'numbat lore', 'well-kno']) {
+      expect(ids(await statuses(dave, q)), q).toContain(s.id);
+    }
+    expect(await statuses(dave, 'known-well')).toEqual([]);
+  });
+
   it('finds words in the content warning', async () => {
     const s = await alice.client.v1.statuses.create({ status: 'behind the warning', spoilerText: 'Spoilers about Zeppelins' });
     expect(ids(await statuses(bob, 'zeppelin'))).toContain(s.id);
