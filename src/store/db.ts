@@ -13,7 +13,6 @@ import {
   Kysely,
   Migrator,
   SqliteDialect,
-  SqliteAdapter,
   type SqliteDatabase,
   type KyselyPlugin,
   type PluginTransformQueryArgs,
@@ -322,11 +321,6 @@ export function openDatabase(
 ): OpenedDatabase {
   if (config.databaseUrl) return openPostgres(config.databaseUrl, observe, { statementTimeoutMs: config.writes?.statementTimeoutMs });
   return openSqlite(config.databaseFile, observe, { busyTimeoutMs: config.writes?.busyTimeoutMs });
-}
-
-/** Which dialect a Kysely instance talks (migrations and store/search.ts pick their SQL by it). */
-export function dialectOf(db: Kysely<any>): DialectName {
-  return db.getExecutor().adapter instanceof SqliteAdapter ? 'sqlite' : 'postgres';
 }
 
 export async function migrateToLatest(db: Kysely<any>): Promise<{ applied: string[] }> {
