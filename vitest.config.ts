@@ -8,17 +8,16 @@ import { postgresMissing } from './test/helpers/postgres.js';
  * `npx vitest run --project sqlite` (or postgres) runs one.
  *
  * Left out of the postgres project, because what they test is SQLite itself:
- * durability.test.ts (reads the SQLite file after a kill), overload.test.ts
- * (SQLITE_BUSY from a second connection, integrity_check), ops-faults.test.ts
- * and status-page.test.ts (close the SQLite handle to fake an outage; a full
- * disk on tmpfs), seed.test.ts (the seeder writes SQLite files directly).
- * Single tests that need the SQLite handle skip on PostgreSQL in place, saying so.
+ * durability.test.ts (reads the SQLite file after a kill), ops-faults.test.ts
+ * (closes the SQLite handle to fake an outage), seed.test.ts (the seeder
+ * writes SQLite files directly). In overload.test.ts (a full disk on tmpfs,
+ * SQLITE_BUSY from a second connection) and status-page.test.ts (outages made
+ * by closing the SQLite handle) those parts skip on PostgreSQL in place
+ * (skipIf(onPostgres)), and the rest runs on both.
  */
 const SQLITE_ONLY = [
   'test/integration/durability.test.ts',
-  'test/integration/overload.test.ts',
   'test/integration/ops-faults.test.ts',
-  'test/integration/status-page.test.ts',
   'test/integration/seed.test.ts',
 ];
 

@@ -10,6 +10,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
+import { createServer } from 'node:net';
+import { openPostgres } from '../../src/store/db.js';
 import { createUser, onPostgres, startTestServer, type TestServer, type TestUser } from '../helpers/server.js';
 
 describe.runIf(onPostgres)('PostgreSQL connections lost under load', () => {
@@ -89,5 +91,23 @@ describe.runIf(onPostgres)('PostgreSQL connections lost under load', () => {
     }
     expect(statuses.at(-1)).toBe(200);
     expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
+  });
+
+  it('finds the server among several hosts in the URL, past one that refuses connections', async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const dead = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const url = new URL(server.ctx.config.databaseUrl!);
+    const opened = openPostgres(`postgres://${url.username}@127.0.0.1:${dead},${url.host}${url.pathname}`);
+    try {
+      const row = await opened.db.selectFrom('accounts').select('id').where('id', '=', user.id).executeTakeFirst();
+      expect(row?.id).toBe(user.id);
+    } finally {
+      await opened.close();
+    }
   });
 });
