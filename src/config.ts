@@ -13,6 +13,14 @@ const Schema = z.object({
   /** The public URL clients reach Starling at; defaults to http://host:port. */
   publicUrl: z.string().url().optional(),
   dataDir: z.string().default('./data'),
+  /**
+   * PostgreSQL instead of the SQLite file in dataDir (cluster mode). Several hosts find the primary:
+   * postgres://user:pw@10.0.0.1:5432,10.0.0.2:5432/starling. Unset: embedded SQLite.
+   */
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
   nodeId: z.coerce.number().int().min(0).max(1023).default(0),
   instanceTitle: z.string().default('Starling'),
   instanceDescription: z.string().default('A microblogging server that does not go down.'),
@@ -77,6 +85,8 @@ const Schema = z.object({
       queueTimeoutMs: z.coerce.number().int().min(10).default(5000),
       /** SQLite's busy timeout: how long one statement waits (blocking the event loop) for another connection's write lock. */
       busyTimeoutMs: z.coerce.number().int().min(0).default(250),
+      /** PostgreSQL: a statement running longer fails (and is retried or counted by the breaker) instead of hanging through a failover. */
+      statementTimeoutMs: z.coerce.number().int().min(100).default(15_000),
       breaker: z
         .object({
           /** Dependency failures in a row (busy, timed out, I/O) that open the breaker. */
@@ -146,6 +156,7 @@ const ENV: Record<string, string> = {
   PORT: 'port',
   STARLING_PUBLIC_URL: 'publicUrl',
   STARLING_DATA_DIR: 'dataDir',
+  STARLING_DATABASE_URL: 'databaseUrl',
   STARLING_NODE_ID: 'nodeId',
   STARLING_INSTANCE_TITLE: 'instanceTitle',
   STARLING_CONTACT_EMAIL: 'contactEmail',

@@ -6,7 +6,7 @@
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
-import { openSqlite, migrateToLatest, type OpenedDatabase } from './store/db.js';
+import { openDatabase, migrateToLatest, type OpenedDatabase } from './store/db.js';
 import { createIdGenerator } from './domain/ids.js';
 import type { AppContext } from './services/context.js';
 import type { Urls } from './domain/entities.js';
@@ -40,15 +40,11 @@ export function createLogger(config: Config): Logger {
 
 export async function openContext(config: Config, log: Logger = createLogger(config)): Promise<{ ctx: AppContext; database: OpenedDatabase; worker: JobWorker }> {
   const metrics = createMetrics({ node: String(config.nodeId) });
-  const database = openSqlite(
-    config.databaseFile,
-    ({ ok, ms, sql }) => {
-      const kind = statementKind(sql);
-      metrics.dbQueryDuration.observe({ kind }, ms / 1000);
-      if (!ok) metrics.dbErrors.inc({ kind });
-    },
-    { busyTimeoutMs: config.writes.busyTimeoutMs },
-  );
+  const database = openDatabase(config, ({ ok, ms, sql }) => {
+    const kind = statementKind(sql);
+    metrics.dbQueryDuration.observe({ kind }, ms / 1000);
+    if (!ok) metrics.dbErrors.inc({ kind });
+  });
   const { applied } = await migrateToLatest(database.db);
   if (applied.length) log.info({ migrations: applied }, 'database migrated');
   const urls: Urls = { base: config.publicUrl, domain: config.domain };

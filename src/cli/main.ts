@@ -9,7 +9,7 @@ import { loadConfig, type Config } from '../config.js';
 import { startServer, openContext, createLogger } from '../server.js';
 import { registerAccount } from '../services/accounts.js';
 import { rebuildFeed } from '../services/feeds.js';
-import { openSqlite, migrateToLatest } from '../store/db.js';
+import { openDatabase, migrateToLatest } from '../store/db.js';
 import { publishFromStorage } from '../ops/publish.js';
 import { seedCommand } from './seed.js';
 import { incidentCommand, INCIDENT_USAGE } from './incident.js';
@@ -70,7 +70,7 @@ export async function main(argv: string[]): Promise<number | void> {
     case 'migrate': {
       const { values } = parseArgs({ args: rest, options: COMMON, strict: true });
       const config = configFrom(values);
-      const database = openSqlite(config.databaseFile);
+      const database = openDatabase(config);
       const { applied } = await migrateToLatest(database.db);
       await database.close();
       console.log(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database is up to date');

@@ -6,6 +6,7 @@
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { StarlingError, ERRORS } from '../domain/errors.js';
+import { classifyDbError } from '../store/errors.js';
 
 /** Retry-After on a 503 that does not say otherwise. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -34,6 +35,12 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (status >= 400 && status < 500) {
       // Fastify's own client errors (empty JSON body, bad content length, multipart limits): their text is safe.
       return reply.code(status).send({ error: err.message || ERRORS.bad_request.message });
+    }
+    // A read that met a database going away (a PostgreSQL failover) or locked: temporary, so a 503 to retry, not a 500.
+    const kind = classifyDbError(err);
+    if (kind === 'unavailable' || kind === 'busy') {
+      req.log.warn({ err }, 'database unavailable');
+      return reply.code(503).header('Retry-After', String(RETRY_AFTER_SECONDS)).send({ error: ERRORS.overloaded.message });
     }
     req.log.error({ err }, 'unhandled error');
     return reply.code(500).send({ error: ERRORS.internal.message });

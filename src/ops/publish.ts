@@ -19,7 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { sql } from 'kysely';
-import { openSqlite, type Db } from '../store/db.js';
+import { openDatabase, type Db } from '../store/db.js';
 import type { Config } from '../config.js';
 import {
   COMPONENT_NAMES,
@@ -347,7 +347,7 @@ export interface PublishFromStorageResult {
  * down), else an honest "unknown" page.
  */
 export async function publishFromStorage(
-  config: Pick<Config, 'dataDir' | 'databaseFile' | 'publicUrl' | 'instanceTitle' | 'ops'>,
+  config: Pick<Config, 'dataDir' | 'databaseFile' | 'publicUrl' | 'instanceTitle' | 'ops'> & { databaseUrl?: string },
   opts: { to: string; from?: 'auto' | 'snapshot' | 'database'; now?: Date },
 ): Promise<PublishFromStorageResult> {
   const now = opts.now ?? new Date();
@@ -363,8 +363,8 @@ export async function publishFromStorage(
   if (snapshot && (fresh || from === 'snapshot')) chosen = { from: 'snapshot', data: snapshot };
   if (!chosen && from !== 'snapshot') {
     try {
-      if (!existsSync(config.databaseFile)) throw new Error(`no database at ${config.databaseFile}`);
-      const database = openSqlite(config.databaseFile);
+      if (!config.databaseUrl && !existsSync(config.databaseFile)) throw new Error(`no database at ${config.databaseFile}`);
+      const database = openDatabase(config);
       try {
         chosen = { from: 'database', data: await loadDatabaseData(database.db, { now, staleAfterMs, page }) };
       } finally {

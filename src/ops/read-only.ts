@@ -3,8 +3,8 @@
  * through here on its way to the group-commit writer:
  *
  * - **Read-only mode.** When a write cannot be made durable — the disk is full
- *   (SQLITE_FULL), the database is read-only (SQLITE_READONLY), an I/O error
- *   (SQLITE_IOERR) — or writes have kept failing for longer than
+ *   (SQLITE_FULL, PostgreSQL 53100), the database is read-only (SQLITE_READONLY),
+ *   an I/O error (SQLITE_IOERR) — or writes have kept failing for longer than
  *   `readOnly.afterFailingSeconds`, the node refuses writes with 503 and keeps
  *   serving reads. Every `readOnly.probeIntervalSeconds` it tries one small,
  *   bounded write (its heartbeat row) and switches back by itself when it works.
@@ -12,7 +12,7 @@
  *   into the data folder (no database needed); the node reads it every
  *   `readOnly.flagPollSeconds`. `starling maintenance off` removes it.
  * - **Circuit breaker.** Consecutive dependency failures (busy database, writes
- *   that waited too long) open a breaker (ops/breaker.ts): writes then fail at
+ *   that waited too long, a PostgreSQL primary that went away: store/errors.ts) open a breaker (ops/breaker.ts): writes then fail at
  *   once with 503 instead of piling up behind a database that cannot take them.
  */
 import { readFile, writeFile, rm, mkdir, statfs } from 'node:fs/promises';
@@ -23,6 +23,7 @@ import { StarlingError } from '../domain/errors.js';
 import type { Writer, WriteFn } from '../store/writer.js';
 import type { Metrics } from './metrics.js';
 import { CircuitBreaker } from './breaker.js';
+import { classifyDbError, isDependencyFailure as isDbDependencyFailure, storageWords } from '../store/errors.js';
 
 export const FLAG_FILE = 'read-only.json';
 
@@ -35,24 +36,15 @@ export interface ReadOnlyState {
   since: string | null;
 }
 
-/** Errors that mean "this write cannot be made durable here now", not "this write was wrong". */
+/** Errors that mean "this write cannot be made durable here now", not "this write was wrong" (store/errors.ts knows the codes). */
 export function isStorageError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^SQLITE_(FULL|READONLY|IOERR|CANTOPEN|CORRUPT|NOTADB)/.test(code);
+  return classifyDbError(err) === 'storage';
 }
 
 /** Failures of the dependency itself (count for the breaker), as opposed to a write's own error. */
 function isDependencyFailure(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
   if (err instanceof StarlingError) return err.code === 'overloaded';
-  return typeof code === 'string' && code.startsWith('SQLITE_') && !code.startsWith('SQLITE_CONSTRAINT');
-}
-
-function storageWords(err: unknown): string {
-  const code = String((err as { code?: unknown }).code);
-  if (code.startsWith('SQLITE_FULL')) return 'the disk is full';
-  if (code.startsWith('SQLITE_READONLY')) return 'the database is read-only';
-  return `the database cannot write (${code})`;
+  return isDbDependencyFailure(err);
 }
 
 export async function readFlag(dataDir: string): Promise<{ reason: string; at: string } | null> {

@@ -6,6 +6,7 @@
  * can always be rebuilt from statuses and follows.
  */
 import { sql } from 'kysely';
+import { idValue } from '../store/sql.js';
 import type { AppContext } from './context.js';
 import { createNotification } from './notifications.js';
 
@@ -27,7 +28,7 @@ export async function fanOut(ctx: AppContext, statusId: string): Promise<void> {
       // followers (Mastodon's rule: anyone else sees them in notifications).
       await sql`
         INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
-        SELECT m.account_id, ${s.id}, ${s.account_id}, NULL FROM mentions m
+        SELECT m.account_id, ${idValue(s.id)}, ${idValue(s.account_id)}, ${idValue(null)} FROM mentions m
         JOIN follows f ON f.account_id = m.account_id AND f.target_account_id = ${s.account_id}
         WHERE m.status_id = ${s.id}
         ON CONFLICT DO NOTHING`.execute(trx);
@@ -43,7 +44,7 @@ export async function fanOut(ctx: AppContext, statusId: string): Promise<void> {
       const reblogFilter = reblogAuthor ? sql`AND f.show_reblogs = 1 AND f.account_id <> ${reblogAuthor}` : sql``;
       await sql`
         INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
-        SELECT f.account_id, ${s.id}, ${s.account_id}, ${reblogAuthor} FROM follows f
+        SELECT f.account_id, ${idValue(s.id)}, ${idValue(s.account_id)}, ${idValue(reblogAuthor)} FROM follows f
         WHERE f.target_account_id = ${s.account_id} ${replyFilter} ${reblogFilter}
         ON CONFLICT DO NOTHING`.execute(trx);
     }
@@ -53,7 +54,7 @@ export async function fanOut(ctx: AppContext, statusId: string): Promise<void> {
       // mutes apply on read. No backfill on following a tag, as in Mastodon.
       await sql`
         INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
-        SELECT DISTINCT ft.account_id, ${s.id}, ${s.account_id}, NULL FROM status_tags st
+        SELECT DISTINCT ft.account_id, ${idValue(s.id)}, ${idValue(s.account_id)}, ${idValue(null)} FROM status_tags st
         JOIN followed_tags ft ON ft.tag_id = st.tag_id
         WHERE st.status_id = ${s.id} AND ft.account_id <> ${s.account_id}
         ON CONFLICT DO NOTHING`.execute(trx);
@@ -79,7 +80,7 @@ export async function mergeInto(ctx: AppContext, accountId: string, targetId: st
   if (!following) return; // unfollowed again before the job ran
   const insert = sql`
     INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
-    SELECT ${accountId}, s.id, s.account_id, o.account_id FROM statuses s
+    SELECT ${idValue(accountId)}, s.id, s.account_id, o.account_id FROM statuses s
     LEFT JOIN statuses o ON o.id = s.reblog_of_id
     WHERE s.account_id = ${targetId} AND s.deleted_at IS NULL AND s.visibility IN ('public', 'unlisted', 'private')
       AND (s.in_reply_to_account_id IS NULL OR s.in_reply_to_account_id = s.account_id OR s.in_reply_to_account_id = ${accountId})
@@ -102,13 +103,13 @@ export async function rebuildFeed(ctx: AppContext, accountId: string): Promise<v
     await trx.deleteFrom('home_feed').where('account_id', '=', accountId).execute();
     await sql`
       INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
-      SELECT ${accountId}, s.id, s.account_id, o.account_id FROM statuses s
+      SELECT ${idValue(accountId)}, s.id, s.account_id, o.account_id FROM statuses s
       LEFT JOIN statuses o ON o.id = s.reblog_of_id
       WHERE s.account_id = ${accountId} AND s.deleted_at IS NULL
       ORDER BY s.id DESC LIMIT ${MERGE_DEPTH * 4}`.execute(trx);
     await sql`
       INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
-      SELECT ${accountId}, m.status_id, s.account_id, NULL FROM mentions m JOIN statuses s ON s.id = m.status_id
+      SELECT ${idValue(accountId)}, m.status_id, s.account_id, ${idValue(null)} FROM mentions m JOIN statuses s ON s.id = m.status_id
       JOIN follows f ON f.account_id = ${accountId} AND f.target_account_id = s.account_id
       WHERE m.account_id = ${accountId} AND s.visibility = 'direct' AND s.deleted_at IS NULL
       ON CONFLICT DO NOTHING`.execute(trx);

@@ -75,7 +75,7 @@ export async function tagHistories(ctx: AppContext, tagIds: readonly string[]): 
       FROM status_tags st JOIN statuses s ON s.id = st.status_id
       WHERE st.tag_id IN (${sql.join(ids.map((id) => BigInt(id)))}) AND st.status_id >= ${start} AND st.status_id < ${end}
         AND s.deleted_at IS NULL AND s.visibility IN ('public', 'unlisted')
-      GROUP BY st.tag_id, (st.status_id - ${start}) / ${dayWidth}`.execute(ctx.db);
+      GROUP BY st.tag_id, bucket`.execute(ctx.db);
     for (const r of rows.rows) counts.set(`${r.tag_id}:${Number(r.bucket)}`, { uses: Number(r.uses), accounts: Number(r.accounts) });
   }
   const out = new Map<string, TagHistoryDay[]>();

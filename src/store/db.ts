@@ -1,9 +1,12 @@
 /**
  * Opening the database. Embedded mode is SQLite through better-sqlite3;
- * the dialect-specific parts live here and in `dialect.ts` so that services
- * never ask which database they are on.
+ * cluster mode is PostgreSQL 15 through postgres.js (kysely-postgres-js).
+ * The dialect-specific parts live in src/store (here, errors.ts, search.ts,
+ * migrations) so that services never ask which database they are on.
  */
 import SQLite from 'better-sqlite3';
+import postgres from 'postgres';
+import { PostgresJSDialect } from 'kysely-postgres-js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
@@ -23,8 +26,10 @@ import {
 } from 'kysely';
 import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
+import { isConnectionLost } from './errors.js';
 
 export type Db = Kysely<Database>;
+export type DialectName = 'sqlite' | 'postgres';
 
 /**
  * SQLite hands back 64-bit integers as BigInt (safe integers are on, or ids
@@ -81,7 +86,11 @@ const STATEMENT_CACHE_SIZE = 1000;
 
 export interface OpenedDatabase {
   db: Db;
-  /** The raw handle, for what Kysely does not cover (online backup, pragmas). The current one: `reopen` replaces it. */
+  readonly dialect: DialectName;
+  /**
+   * The raw SQLite handle, for what Kysely does not cover (online backup, pragmas). The current one: `reopen`
+   * replaces it. Throws on PostgreSQL: whatever needs it is SQLite-only.
+   */
   readonly sqlite: SQLite.Database;
   /**
    * Opens a fresh connection to the same file and routes every later query to
@@ -137,6 +146,7 @@ export function openSqlite(file: string, observe?: QueryObserver, opts: { busyTi
   });
   return {
     db,
+    dialect: 'sqlite',
     get sqlite() {
       return sqlite;
     },
@@ -151,6 +161,166 @@ export function openSqlite(file: string, observe?: QueryObserver, opts: { busyTi
       await db.destroy();
     },
   };
+}
+
+export interface PostgresOptions {
+  /** A statement running longer than this fails (57014) instead of hanging while a primary is lost. */
+  statementTimeoutMs?: number;
+  /** Connecting to a host gives up after this long and tries the next one in the URL. */
+  connectTimeoutSeconds?: number;
+  /** Pool size. */
+  max?: number;
+}
+
+/**
+ * PostgreSQL through postgres.js. A multi-host URL
+ * (`postgres://u:p@h1:5432,h2:5433/db`) finds the primary with
+ * `target_session_attrs=primary`: 'read-write' was seen to settle on a
+ * PostgreSQL 15 hot standby and fail with 25006 (STACK-NOTES). During a
+ * failover postgres.js would wait on a dead connection without error, so
+ * statements and connects time out and surface as errors the writer retries
+ * and the breaker counts.
+ *
+ * int8 comes back as BigInt and goes through the same plugin as on SQLite,
+ * so services see ids as decimal strings and counts as numbers on both.
+ * Strings go to the server untyped (PostgreSQL infers the column's type), so
+ * a digit-only string compared with a text column stays text.
+ */
+export function openPostgres(url: string, observe?: QueryObserver, opts: PostgresOptions = {}): OpenedDatabase {
+  ignoreLostTypeFetches();
+  const client = postgres(url, {
+    target_session_attrs: 'primary',
+    connect_timeout: opts.connectTimeoutSeconds ?? 5,
+    max: opts.max ?? 10,
+    // Idle connections to a primary that has since become a standby are not kept for ever.
+    idle_timeout: 60,
+    types: { bigint: postgres.BigInt },
+    connection: { statement_timeout: opts.statementTimeoutMs ?? 15_000, application_name: 'starling' },
+    onnotice: () => {},
+  });
+  const db = new Kysely<Database>({
+    // A factory: the dialect takes a plain object only from one (it checks instances for being postgres.js's function).
+    dialect: new PostgresJSDialect({ postgres: () => forKysely(client, (opts.connectTimeoutSeconds ?? 5) * 2000) }),
+    plugins: [new IntegerResultsPlugin()],
+    log: observe ? (e) => observe({ ok: e.level === 'query', ms: e.queryDurationMillis, sql: e.query.sql }) : undefined,
+  });
+  return {
+    db,
+    dialect: 'postgres',
+    get sqlite(): SQLite.Database {
+      throw new Error('this database is PostgreSQL: the SQLite handle does not exist');
+    },
+    reopen() {
+      // postgres.js reconnects by itself; nothing is pinned to one connection.
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+/**
+ * postgres.js as the dialect sees it, with two repairs:
+ *
+ * - A connection that died while reserved (the primary crashed, was shut
+ *   down, a failover) must not be released: postgres.js 3.4 then puts the
+ *   closed connection back among the open ones, and the next query on it
+ *   throws inside a timer (`socket.write` of null), which ends the process.
+ *   It has already moved the connection to its closed list, from which it
+ *   reconnects on demand. Nothing more is sent on such a connection either
+ *   (Kysely's ROLLBACK after the error): it fails at once, as it would.
+ * - PostgreSQL text cannot hold U+0000 (SQLite's can): a parameter holding it
+ *   fails the whole statement with 22021, a 500 for what is only odd input (a
+ *   search for "\u0000"). Such characters become U+FFFD, the replacement
+ *   character, as a decoder does with what it cannot represent. Only strings
+ *   that contain one are copied.
+ */
+function forKysely(client: postgres.Sql, acquireTimeoutMs: number) {
+  const clean = (params: unknown[] | undefined) =>
+    params?.some((p) => typeof p === 'string' && p.includes('\0')) ? params.map((p) => (typeof p === 'string' ? p.replaceAll('\0', '\uFFFD') : p)) : params;
+  return {
+    end: () => client.end({ timeout: 5 }),
+    reserve: async () => {
+      const reserved = await reserveWithin(client, acquireTimeoutMs);
+      let lost: unknown = null;
+      return {
+        release: () => {
+          if (!lost) reserved.release();
+        },
+        unsafe: (query: string, params?: unknown[], options?: unknown) => {
+          if (lost) return Object.assign(Promise.reject(lost), { cursor: undefined });
+          const pending = reserved.unsafe(query, clean(params) as postgres.ParameterOrJSON<never>[], options as postgres.UnsafeQueryOptions);
+          const noteLoss = (err: unknown) => {
+            if (isConnectionLost(err)) lost = err;
+            throw err;
+          };
+          // A thenable rather than `pending.catch(…)`: postgres.js runs a query when it is first awaited, and a
+          // cursor (Kysely's stream()) must be asked for before that.
+          return {
+            then: (ok?: (v: unknown) => unknown, ko?: (e: unknown) => unknown) => pending.then(undefined, noteLoss).then(ok, ko),
+            cursor: (rows?: number) => pending.cursor(rows ?? 1),
+          } as unknown as typeof pending;
+        },
+      };
+    },
+  };
+}
+
+/**
+ * `reserve()`, bounded. In postgres.js 3.4 a reserve waiting for a new
+ * connection is forgotten when that connection dies while it starts up (during
+ * its array-type query): the promise never settles, and the request or write
+ * waiting on it would hang for ever. After the timeout it fails as a connect
+ * timeout (the writer retries it); a connection that arrives later is released.
+ */
+function reserveWithin(client: postgres.Sql, ms: number): Promise<postgres.ReservedSql> {
+  return new Promise((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(Object.assign(new Error(`no database connection within ${ms} ms`), { code: 'CONNECT_TIMEOUT' }));
+    }, ms);
+    client.reserve().then(
+      (r) => {
+        clearTimeout(timer);
+        if (late) r.release();
+        else resolve(r);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * postgres.js 3.4 reads the array types on every new connection, and does not
+ * await that query: when the connection dies during it (a failover), its
+ * rejection is unhandled, which ends a Node process. (`fetch_types: false`
+ * avoids the query but makes `reserve()`, all Kysely uses, hang for ever.)
+ * That one rejection is harmless (the connection is closed and replaced), so
+ * it is dropped here; any other unhandled rejection is thrown again, and ends
+ * the process as before.
+ */
+let typeFetchGuard = false;
+function ignoreLostTypeFetches(): void {
+  if (typeFetchGuard) return;
+  typeFetchGuard = true;
+  process.on('unhandledRejection', (reason) => {
+    const query = (reason as { query?: unknown } | null)?.query;
+    if (isConnectionLost(reason) && typeof query === 'string' && query.includes('pg_catalog.pg_type')) return;
+    throw reason;
+  });
+}
+
+/** The database a configuration names: PostgreSQL when `databaseUrl` is set, else the SQLite file in the data folder. */
+export function openDatabase(
+  config: { databaseUrl?: string; databaseFile: string; writes?: { busyTimeoutMs?: number; statementTimeoutMs?: number } },
+  observe?: QueryObserver,
+): OpenedDatabase {
+  if (config.databaseUrl) return openPostgres(config.databaseUrl, observe, { statementTimeoutMs: config.writes?.statementTimeoutMs });
+  return openSqlite(config.databaseFile, observe, { busyTimeoutMs: config.writes?.busyTimeoutMs });
 }
 
 export async function migrateToLatest(db: Kysely<any>): Promise<{ applied: string[] }> {

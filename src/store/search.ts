@@ -23,15 +23,13 @@
  * Engines:
  * - SQLite FTS5 (`fts5StatusSearch`, this file): the `statuses_fts` table and
  *   triggers made by migrations/0002-search.ts.
- * - PostgreSQL (to come): a migration adds to `statuses` a column
- *   `search_vector tsvector GENERATED ALWAYS AS (to_tsvector('simple',
- *   unaccent_immutable(spoiler_text || ' ' || text))) STORED` with a GIN
- *   index, filled only for originals that are not deleted (or filtered by the
- *   service, which already excludes them); the index's `matching()` returns
- *   `statuses.search_vector @@ to_tsquery('simple', …)` built from
- *   `parseSearchTerms` (each term's lexemes joined with `<->`, the prefix term
- *   ending in `:*`, terms joined with `&`, every lexeme quoted). Only
- *   `statusSearchIndexFor` changes to pick it.
+ * - PostgreSQL (`postgresStatusSearch`, this file): a partial GIN index on
+ *   `to_tsvector('simple', starling_unaccent(spoiler_text || ' ' || text))`
+ *   made by migrations/0006-search-postgres.ts; `matching()` repeats that
+ *   expression and the index's predicate (originals, not deleted) and
+ *   compares it with a tsquery built from `parseSearchTerms` by PostgreSQL's
+ *   parser (`tsQuery`): each term a phrase, the prefix term's last lexeme
+ *   ending in `:*`, terms ANDed.
  */
 import { sql, SqliteAdapter, type Expression, type Kysely, type SqlBool } from 'kysely';
 
@@ -99,8 +97,43 @@ export const fts5StatusSearch: StatusSearchIndex = {
   },
 };
 
+/**
+ * The tsquery for the terms, built by PostgreSQL's own parser so that a term
+ * splits into exactly the tokens its text would have in the index (a host
+ * such as "example.com" stays one token, "well-known" gives "well-known",
+ * "well" and "known"): each term is a phrase (`phraseto_tsquery`, which reads
+ * its input as plain text, never as query syntax), the prefix term's last
+ * term also matches with its last word as a prefix (its words quoted, so
+ * nothing typed is query syntax), and the terms are ANDed.
+ */
+export function tsQuery(terms: readonly SearchTerm[]): Expression<unknown> | null {
+  if (terms.length === 0) return null;
+  const phrase = (t: SearchTerm) => sql`phraseto_tsquery('simple'::regconfig, starling_unaccent(${t.text}::text))`;
+  const parts = terms.map((t) => {
+    if (!t.prefix) return phrase(t);
+    // The word being typed: the whole phrase as typed, or its words with the last one a prefix. (Appending
+    // ':*' to the phrase's text would not do: to_tsquery parses 'well-known' into three lexemes again.)
+    const words = t.text.split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+    if (words.length === 0) return phrase(t);
+    const typed = words.map((w, i) => `'${w.replace(/'/g, "''")}'${i === words.length - 1 ? ':*' : ''}`).join(' <-> ');
+    return sql`(${phrase(t)} || to_tsquery('simple'::regconfig, starling_unaccent(${typed}::text)))`;
+  });
+  return sql.join(parts, sql` && `);
+}
+
+/** PostgreSQL full-text search over the partial GIN index of migrations/0006-search-postgres.ts. */
+export const postgresStatusSearch: StatusSearchIndex = {
+  engine: 'postgres-tsvector',
+  matching(query) {
+    const q = tsQuery(parseSearchTerms(query));
+    if (q === null) return null;
+    // Expression and predicate exactly as in the index, or the planner cannot use it.
+    return sql<SqlBool>`(statuses.reblog_of_id IS NULL AND statuses.deleted_at IS NULL
+      AND to_tsvector('simple'::regconfig, starling_unaccent(statuses.spoiler_text || ' ' || statuses.text)) @@ (${q}))`;
+  },
+};
+
 /** The search index for a database: the one place that knows which engine is behind it. */
 export function statusSearchIndexFor(db: Kysely<any>): StatusSearchIndex {
-  if (db.getExecutor().adapter instanceof SqliteAdapter) return fts5StatusSearch;
-  throw new Error('no full-text status search for this database dialect yet');
+  return db.getExecutor().adapter instanceof SqliteAdapter ? fts5StatusSearch : postgresStatusSearch;
 }

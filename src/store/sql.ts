@@ -10,3 +10,12 @@ export function decrement(column: string): RawBuilder<number> {
 export function increment(column: string): RawBuilder<number> {
   return sql<number>`${sql.ref(column)} + 1`;
 }
+
+/**
+ * An id (or null) as a bigint value where nothing else gives it a type: in the
+ * select list of INSERT … SELECT, PostgreSQL reads an untyped parameter as
+ * text and refuses it for a bigint column. On SQLite the cast changes nothing.
+ */
+export function idValue(id: string | null): RawBuilder<string | null> {
+  return sql<string | null>`CAST(${id} AS bigint)`;
+}

@@ -18,8 +18,14 @@
  * has begun is never abandoned: its caller hears how it ended. A database that
  * is locked by someone else (SQLITE_BUSY) fails the whole batch at once rather
  * than making every write in it wait out the busy timeout in turn.
+ *
+ * On PostgreSQL a batch that failed before COMMIT because the primary went
+ * away is run again (a fresh transaction, on whichever server is primary
+ * now) for up to `retryUnavailableMs`: the callers see a slow write, not an
+ * error, across a failover.
  */
-import type { Kysely, Transaction } from 'kysely';
+import type { ControlledTransaction, Kysely, Transaction } from 'kysely';
+import { classifyDbError } from './errors.js';
 import { StarlingError } from '../domain/errors.js';
 import type { Database } from './schema.js';
 
@@ -28,7 +34,7 @@ export type WriteFn<T> = (trx: Transaction<Database>) => Promise<T>;
 export interface Writer {
   write<T>(fn: WriteFn<T>): Promise<T>;
   /** Batches committed and writes done, for metrics and benchmarks. */
-  readonly stats: { batches: number; writes: number; largestBatch: number; rejectedFull: number; timedOut: number };
+  readonly stats: { batches: number; writes: number; largestBatch: number; rejectedFull: number; timedOut: number; retried: number };
   /** Writes waiting for a batch now (the one committing not counted): load shedding reads it. */
   readonly queued: number;
 }
@@ -40,6 +46,12 @@ export interface WriterOptions {
   /** A write that waited longer than this before its batch began fails (503) without running. Default 10 s. */
   queueTimeoutMs?: number;
   onBatch?: (size: number) => void;
+  /**
+   * How long a batch that failed because the database went away (store/errors.ts 'unavailable': a PostgreSQL
+   * failover) is run again before its callers hear the error. Default 10 s, about a Patroni failover. SQLite
+   * never fails that way.
+   */
+  retryUnavailableMs?: number;
 }
 
 interface Pending {
@@ -56,43 +68,54 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
   const maxBatch = opts.maxBatch ?? 128;
   const maxQueue = opts.maxQueue ?? 10_000;
   const queueTimeoutMs = opts.queueTimeoutMs ?? 10_000;
+  const retryUnavailableMs = opts.retryUnavailableMs ?? 10_000;
   const queue: Pending[] = [];
-  const stats = { batches: 0, writes: 0, largestBatch: 0, rejectedFull: 0, timedOut: 0 };
+  const stats = { batches: 0, writes: 0, largestBatch: 0, rejectedFull: 0, timedOut: 0, retried: 0 };
   let draining = false;
 
-  /** BEGIN itself can fail (the connection is closed, the database is locked): every caller hears it. */
-  async function begin(batch: Pending[]) {
+  /**
+   * Runs one batch. Returns true, having answered nobody, when it failed before COMMIT because the database
+   * went away (a PostgreSQL failover: store/errors.ts 'unavailable') and `mayRetry`: the server then kept
+   * nothing of it, so running it again is safe. A COMMIT cut off that way is not retried: whether it was
+   * kept is unknown, and its callers hear the error (a client retries a post under its idempotency key).
+   */
+  async function runBatch(batch: Pending[], mayRetry: boolean): Promise<boolean> {
+    const retryable = (err: unknown) => mayRetry && classifyDbError(err) === 'unavailable';
+    let trx: ControlledTransaction<Database>;
     try {
-      return await db.startTransaction().execute();
+      trx = await db.startTransaction().execute();
     } catch (err) {
+      // BEGIN itself can fail (the connection is closed, the database is locked): every caller hears it.
+      if (retryable(err)) return true;
       for (const item of batch) item.reject(err);
-      return null;
+      return false;
     }
-  }
-
-  async function runBatch(batch: Pending[]): Promise<void> {
     // A single write needs no savepoint: it is the whole transaction.
     if (batch.length === 1) {
       const [item] = batch;
-      const trx = await begin(batch);
-      if (!trx) return;
       let value: unknown;
       try {
         value = await item.fn(trx);
-        await trx.commit().execute();
       } catch (err) {
         // SQLite rolls back by itself after some errors (SQLITE_FULL, SQLITE_IOERR): a failing ROLLBACK then
         // must not replace the error that says what happened.
         await trx.rollback().execute().catch(() => {});
+        if (retryable(err)) return true;
         item.reject(err);
-        return;
+        return false;
+      }
+      try {
+        await trx.commit().execute();
+      } catch (err) {
+        await trx.rollback().execute().catch(() => {});
+        item.reject(err);
+        return false;
       }
       item.resolve(value);
-      return;
+      return false;
     }
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
-    const trx = await begin(batch);
-    if (!trx) return;
+    let committing = false;
     try {
       for (let i = 0; i < batch.length; i++) {
         const name = `w${i}`;
@@ -103,7 +126,8 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
           outcomes.push({ ok: true, value });
         } catch (error) {
           // Locked by another connection: the rest would each wait out the busy timeout for nothing.
-          if (isBusy(error)) throw error;
+          // The database went away: the transaction is gone with it.
+          if (isBusy(error) || classifyDbError(error) === 'unavailable') throw error;
           try {
             await sp.rollbackToSavepoint(name).execute();
             await sp.releaseSavepoint(name).execute();
@@ -114,14 +138,28 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
           outcomes.push({ ok: false, error });
         }
       }
+      committing = true;
       await trx.commit().execute();
     } catch (err) {
       // The commit itself failed (disk full, I/O error): nothing in the batch happened.
       await trx.rollback().execute().catch(() => {});
+      if (!committing && retryable(err)) return true;
       for (const item of batch) item.reject(err);
-      return;
+      return false;
     }
     outcomes.forEach((o, i) => (o.ok ? batch[i].resolve(o.value) : batch[i].reject(o.error)));
+    return false;
+  }
+
+  /** A batch again and again while the database is away (failover), within `retryUnavailableMs`, backing off. */
+  async function runWithRetries(batch: Pending[]): Promise<void> {
+    const deadline = Date.now() + retryUnavailableMs;
+    let delay = 50;
+    while (await runBatch(batch, Date.now() < deadline)) {
+      stats.retried++;
+      await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
+      delay = Math.min(delay * 2, 1000);
+    }
   }
 
   async function drain(): Promise<void> {
@@ -141,7 +179,7 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
         stats.writes += batch.length;
         stats.largestBatch = Math.max(stats.largestBatch, batch.length);
         opts.onBatch?.(batch.length);
-        await runBatch(batch);
+        await runWithRetries(batch);
       }
     } finally {
       draining = false;

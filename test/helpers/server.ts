@@ -10,6 +10,25 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createRestAPIClient, createOAuthAPIClient, type mastodon } from 'masto';
 import { loadConfig, type Config } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import { testDatabaseFor } from './postgres.js';
+
+/**
+ * True in the `postgres` test project (vitest.config.ts): every test server
+ * then runs on a fresh PostgreSQL database instead of SQLite.
+ */
+export const onPostgres = process.env.STARLING_TEST_DB === 'postgres';
+
+/**
+ * The database a test server on this data folder uses: on PostgreSQL a fresh
+ * database per folder (the same one again when a test restarts a server on the
+ * same folder); on SQLite nothing to add (the file lives in the folder).
+ */
+export async function testDatabaseEnv(dataDir: string, opts: { migrated?: boolean } = {}): Promise<{ databaseUrl?: string }> {
+  if (!onPostgres) return {};
+  const admin = process.env.STARLING_TEST_PG_URL;
+  if (!admin) throw new Error('STARLING_TEST_DB=postgres but no test PostgreSQL: run through vitest (test/helpers/postgres-setup.ts)');
+  return { databaseUrl: await testDatabaseFor(dataDir, admin, opts) };
+}
 
 export function tempDir(prefix = 'starling-test-'): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
@@ -28,7 +47,16 @@ export async function startTestServer(overrides: Record<string, unknown> = {}, d
     file: undefined,
     // Load shedding off unless a test asks for it: many servers share one busy test process (and CPU), and
     // event-loop delay caused by another test must not shed this one's requests (test/integration/overload.test.ts turns it on).
-    overrides: { host: '127.0.0.1', port: 0, dataDir: dir.path, logLevel: 'silent', rateLimit: { max: 0, windowSeconds: 60 }, pressure: { enabled: false }, ...overrides },
+    overrides: {
+      host: '127.0.0.1',
+      port: 0,
+      dataDir: dir.path,
+      logLevel: process.env.STARLING_TEST_LOG_LEVEL ?? 'silent',
+      rateLimit: { max: 0, windowSeconds: 60 },
+      pressure: { enabled: false },
+      ...(await testDatabaseEnv(dir.path)),
+      ...overrides,
+    },
   });
   const server = await startServer(config);
   return Object.assign(server, {
@@ -53,7 +81,20 @@ export interface ChildServer {
 }
 
 /** Starts `starling serve` as a child process and resolves once it logs where it listens. */
-export function startChildServer(dataDir: string, env: Record<string, string> = {}): Promise<ChildServer> {
+export async function startChildServer(dataDir: string, env: Record<string, string> = {}): Promise<ChildServer> {
+  return startChild(dataDir, { ...(await childDatabaseEnv(dataDir)), ...env });
+}
+
+/**
+ * Environment for a `starling` child process on this data folder: on PostgreSQL, STARLING_DATABASE_URL.
+ * `migrated: false` gives an empty database the first time (as a new SQLite file is), for tests of `starling migrate`.
+ */
+export async function childDatabaseEnv(dataDir: string, opts: { migrated?: boolean } = {}): Promise<Record<string, string>> {
+  const { databaseUrl } = await testDatabaseEnv(dataDir, opts);
+  return databaseUrl ? { STARLING_DATABASE_URL: databaseUrl } : {};
+}
+
+function startChild(dataDir: string, env: Record<string, string>): Promise<ChildServer> {
   const proc = spawn(process.execPath, [join(ROOT, 'bin/starling.js'), 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, STARLING_LOG_LEVEL: 'info', STARLING_RATE_LIMIT_MAX: '0', STARLING_PRESSURE_ENABLED: '0', ...env },

@@ -290,9 +290,9 @@ describe('bad input', () => {
   /** Row count and a digest of every row, per table: a failed request must change neither. */
   async function snapshot(): Promise<Map<string, { rows: number; digest: string }>> {
     const db = server.ctx.db;
-    const tables = await sql<{ name: string }>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name`.execute(db);
+    const tables = (await db.introspection.getTables()).map((t) => t.name).sort();
     const out = new Map<string, { rows: number; digest: string }>();
-    for (const { name } of tables.rows) {
+    for (const name of tables) {
       const { rows } = await sql<Record<string, unknown>>`select * from ${sql.table(name)}`.execute(db);
       const lines = rows.map((r) => JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))).sort();
       out.set(name, { rows: rows.length, digest: createHash('sha256').update(lines.join('\n')).digest('hex') });

@@ -4,15 +4,18 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { resolve } from 'node:path';
 import { createOAuthAPIClient, createRestAPIClient } from 'masto';
-import { startTestServer, tempDir } from '../helpers/server.js';
+import { childDatabaseEnv, startTestServer, tempDir } from '../helpers/server.js';
 
 const run = promisify(execFile);
 const BIN = resolve(import.meta.dirname, '../../bin/starling.js');
 const dir = tempDir();
 afterAll(() => dir.remove());
 
-function starling(...args: string[]) {
-  return run(process.execPath, [BIN, ...args, ...(args[0] === 'help' ? [] : ['--data-dir', dir.path])], { env: { PATH: process.env.PATH } }).then(
+// On PostgreSQL (the postgres test project) an empty database, as a new data folder is on SQLite.
+const dbEnv = childDatabaseEnv(dir.path, { migrated: false });
+
+async function starling(...args: string[]) {
+  return run(process.execPath, [BIN, ...args, ...(args[0] === 'help' ? [] : ['--data-dir', dir.path])], { env: { PATH: process.env.PATH, ...(await dbEnv) } }).then(
     (r) => ({ code: 0, ...r }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
   );

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUser, eventually, startTestServer, type TestServer, type TestUser } from '../helpers/server.js';
+import { childDatabaseEnv, createUser, eventually, startTestServer, type TestServer, type TestUser } from '../helpers/server.js';
 import type { IncidentView, MaintenanceView } from '../../src/ops/model.js';
 import { issueToken } from '../../src/services/auth.js';
 
@@ -191,9 +191,9 @@ describe('admin API', () => {
 });
 
 describe('starling incident (CLI)', () => {
-  const starling = (...args: string[]) =>
+  const starling = async (...args: string[]) =>
     run(process.execPath, [BIN, 'incident', ...args, '--data-dir', server.dataDir], {
-      env: { PATH: process.env.PATH, STARLING_ALERT_WEBHOOK: hookUrl, STARLING_ALERT_WEBHOOK_SECRET: SECRET },
+      env: { PATH: process.env.PATH, STARLING_ALERT_WEBHOOK: hookUrl, STARLING_ALERT_WEBHOOK_SECRET: SECRET, ...(await childDatabaseEnv(server.dataDir)) },
     }).then(
       (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
       (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),

@@ -16,7 +16,8 @@ let wsUrl: string;
 const clients: mastodon.streaming.Client[] = [];
 
 beforeAll(async () => {
-  server = await startTestServer();
+  // No ops engine: its streaming probe opens and closes streams of its own, and `settled` counts streams.
+  server = await startTestServer({ ops: { enabled: false } });
   wsUrl = server.url.replace(/^http/, 'ws');
   [author, follower, muter, blocked] = await Promise.all(['author', 'follower', 'muter', 'blockee'].map((n) => createUser(server.url, n)));
   for (const u of [follower, muter, blocked]) await u.client.v1.accounts.$select(author.id).follow();

@@ -1,9 +1,15 @@
-/** Group commit on a real SQLite file: batching, isolation of failures, durability order. */
+/**
+ * Group commit on a real SQLite file, or (in the postgres test project) a real PostgreSQL database:
+ * batching, isolation of failures, durability order, and on PostgreSQL retries across a lost connection.
+ */
 import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { openSqlite, migrateToLatest, type OpenedDatabase } from '../../src/store/db.js';
+import { sql } from 'kysely';
+import { openPostgres, openSqlite, migrateToLatest, type OpenedDatabase } from '../../src/store/db.js';
 import { createWriter } from '../../src/store/writer.js';
-import { tempDir } from '../helpers/server.js';
+import { classifyDbError } from '../../src/store/errors.js';
+import { onPostgres, tempDir } from '../helpers/server.js';
+import { createTestDatabase } from '../helpers/postgres.js';
 
 let opened: OpenedDatabase | null = null;
 const dir = tempDir();
@@ -13,6 +19,11 @@ afterEach(async () => {
 });
 
 async function open() {
+  if (onPostgres) {
+    // A fresh database, migrated (cloned from the run's template).
+    opened = openPostgres(await createTestDatabase(process.env.STARLING_TEST_PG_URL!));
+    return opened;
+  }
   opened = openSqlite(join(dir.path, `w${Math.random()}.sqlite`));
   await migrateToLatest(opened.db);
   return opened;
@@ -62,6 +73,83 @@ describe('group commit writer', () => {
     })).rejects.toThrow('no');
     expect(await db.selectFrom('tags').selectAll().execute()).toEqual([]);
     expect(writer.stats.batches).toBe(1);
+  });
+});
+
+describe('database errors', () => {
+  it('classifies a unique violation as the write’s own fault (constraint), not the database’s', async () => {
+    const { db } = await open();
+    await db.insertInto('tags').values(tag(1)).execute();
+    const err = await db.insertInto('tags').values(tag(1)).execute().catch((e: unknown) => e);
+    expect(classifyDbError(err)).toBe('constraint');
+    expect(classifyDbError(new Error('not from a database'))).toBe('other');
+  });
+});
+
+describe.runIf(onPostgres)('PostgreSQL: the primary going away', () => {
+  /** Ends this transaction's own server process, as a primary that crashed or shut down would (57P01). */
+  const dropConnection = (trx: Parameters<Parameters<ReturnType<typeof createWriter>['write']>[0]>[0]) =>
+    sql`SELECT pg_terminate_backend(pg_backend_pid())`.execute(trx).catch((err: unknown) => {
+      expect(classifyDbError(err)).toBe('unavailable');
+      throw err;
+    });
+
+  it('runs a lone write again on a new connection, once, when its connection died before COMMIT', async () => {
+    const { db } = await open();
+    const writer = createWriter(db);
+    let attempts = 0;
+    const value = await writer.write(async (trx) => {
+      attempts++;
+      await trx.insertInto('tags').values(tag(1)).execute();
+      if (attempts === 1) await dropConnection(trx);
+      return 'kept';
+    });
+    expect(value).toBe('kept');
+    expect(attempts).toBe(2);
+    expect(writer.stats.retried).toBe(1);
+    expect((await db.selectFrom('tags').select('name').execute()).map((r) => r.name)).toEqual(['t1']);
+  });
+
+  it('runs a whole batch again when one write’s connection died, and keeps every write exactly once', async () => {
+    const { db } = await open();
+    const writer = createWriter(db);
+    let dropped = false;
+    // The first write holds the writer so the others gather into one batch behind it.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const first = writer.write(async () => gate);
+    const batch = Array.from({ length: 10 }, (_, i) =>
+      writer.write(async (trx) => {
+        await trx.insertInto('tags').values(tag(i)).execute();
+        if (i === 5 && !dropped) {
+          dropped = true;
+          await dropConnection(trx);
+        }
+        return i;
+      }),
+    );
+    release();
+    await first;
+    expect(await Promise.all(batch)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    expect(writer.stats.retried).toBeGreaterThanOrEqual(1);
+    const names = (await db.selectFrom('tags').select('name').orderBy('name').execute()).map((r) => r.name);
+    expect(names).toEqual(Array.from({ length: 10 }, (_, i) => `t${i}`).sort());
+  });
+
+  it('gives up after retryUnavailableMs and lets the caller hear why (a standby: 25006)', async () => {
+    const { db } = await open();
+    const writer = createWriter(db, { retryUnavailableMs: 300 });
+    const err = await writer
+      .write(async (trx) => {
+        // What a write meets on a server that is (still, or again) a standby.
+        await sql`SET TRANSACTION READ ONLY`.execute(trx);
+        await trx.insertInto('tags').values(tag(1)).execute();
+      })
+      .catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('25006');
+    expect(classifyDbError(err)).toBe('unavailable');
+    expect(writer.stats.retried).toBeGreaterThanOrEqual(1);
+    expect(await db.selectFrom('tags').selectAll().execute()).toEqual([]);
   });
 });
 

@@ -115,6 +115,12 @@ class FrameEncoder {
 
 async function openWebSocket(ctx: AppContext, hub: StreamingHub, frames: FrameEncoder, socket: WebSocket, req: FastifyRequest): Promise<void> {
   const sendJson = (o: unknown) => socket.readyState === socket.OPEN && socket.send(JSON.stringify(o));
+  // Messages can arrive while the token and the viewer's filters are read (on PostgreSQL that is network I/O,
+  // not an instant): listen at once and keep them until the subscriber exists, or a client's first
+  // `subscribe` would be lost (@fastify/websocket: attach handlers synchronously).
+  let onMessage: ((data: unknown) => void) | null = null;
+  const early: unknown[] = [];
+  socket.on('message', (data) => (onMessage ? onMessage(data) : early.length < MAX_CHANNELS * 2 && early.push(data)));
   let auth: AuthInfo | null;
   try {
     auth = await authenticate(ctx, req);
@@ -160,7 +166,7 @@ async function openWebSocket(ctx: AppContext, hub: StreamingHub, frames: FrameEn
   const q = req.query as Record<string, unknown>;
   if (q.stream !== undefined) subscribe(q.stream, q.tag);
 
-  socket.on('message', (data) => {
+  onMessage = (data) => {
     let msg: { type?: unknown; stream?: unknown; tag?: unknown };
     try {
       msg = JSON.parse(String(data));
@@ -171,7 +177,8 @@ async function openWebSocket(ctx: AppContext, hub: StreamingHub, frames: FrameEn
     if (msg.type === 'subscribe') subscribe(msg.stream, msg.tag);
     else if (msg.type === 'unsubscribe') subscribe(msg.stream, msg.tag, true);
     else sendJson({ error: 'Unknown message type', status: 400 });
-  });
+  };
+  for (const data of early.splice(0)) onMessage(data);
 
   // Heartbeat: a ping each interval; a peer that did not answer the last one is gone.
   let alive = true;

@@ -3,7 +3,7 @@
  * with their updates, scheduled maintenances, status-page subscribers, and
  * the readiness heartbeat. Frozen once released.
  */
-import type { Kysely } from 'kysely';
+import { SqliteAdapter, type Kysely } from 'kysely';
 
 export async function up(db: Kysely<any>): Promise<void> {
   const s = db.schema;
@@ -18,7 +18,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('id', 'bigint', (c) => c.primaryKey())
     .addColumn('probe', 'text', (c) => c.notNull())
     .addColumn('ok', 'smallint', (c) => c.notNull())
-    .addColumn('latency_ms', 'real')
+    // PostgreSQL's `real` is 4 bytes; SQLite's REAL is a double, and so is what the code stores.
+    .addColumn('latency_ms', db.getExecutor().adapter instanceof SqliteAdapter ? 'real' : 'double precision')
     .addColumn('detail', 'text', (c) => c.notNull().defaultTo(''))
     .addColumn('node_id', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('created_at', 'text', (c) => c.notNull())
