@@ -133,11 +133,18 @@ async function serve(args: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     server.ctx.log.info({ signal }, 'shutting down');
-    // A bounded drain: in-flight requests finish, then the process exits even if something hangs.
-    const timer = setTimeout(() => process.exit(1), 10_000);
+    // A bounded drain (server.shutdown: unready, streams told to reconnect, in-flight requests finish),
+    // then the process exits even if something hangs.
+    const timer = setTimeout(() => {
+      server.ctx.log.error({ timeoutSeconds: config.shutdown.timeoutSeconds }, 'shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdown.timeoutSeconds * 1000);
     timer.unref();
-    server.close().then(
-      () => process.exit(0),
+    server.shutdown().then(
+      () => {
+        server.ctx.log.info('shut down cleanly');
+        process.exit(0);
+      },
       (err) => {
         server.ctx.log.error({ err }, 'shutdown failed');
         process.exit(1);
