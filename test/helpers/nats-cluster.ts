@@ -12,6 +12,8 @@ export interface TestNatsCluster {
   pids(): number[];
   /** SIGKILL one member and wait for it to exit. */
   kill(index: number): Promise<void>;
+  /** Starts a killed member again with its configuration (same ports). */
+  restart(index: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -20,6 +22,7 @@ export async function startNatsCluster(size = 3): Promise<TestNatsCluster> {
   const ports = await freePorts(size * 3);
   const members: NatsMember[] = Array.from({ length: size }, (_, i) => ({ name: `n${i + 1}`, clientPort: ports[i * 3], clusterPort: ports[i * 3 + 1], httpPort: ports[i * 3 + 2] }));
   const procs: (ChildProcess | null)[] = [];
+  const launch = (m: NatsMember) => spawn('nats-server', ['-c', join(dir.path, `${m.name}.conf`)], { stdio: 'ignore' });
   const stop = async () => {
     await Promise.all(
       procs.map(async (p) => {
@@ -33,10 +36,8 @@ export async function startNatsCluster(size = 3): Promise<TestNatsCluster> {
   };
   try {
     for (const m of members) {
-      const conf = join(dir.path, `${m.name}.conf`);
-      writeFileSync(conf, natsConfig(m, members));
-      const p = spawn('nats-server', ['-c', conf], { stdio: 'ignore' });
-      procs.push(p);
+      writeFileSync(join(dir.path, `${m.name}.conf`), natsConfig(m, members));
+      procs.push(launch(m));
     }
     for (const m of members) await waitFor(`nats ${m.name}`, () => portOpen(m.clientPort), 15_000);
     // Routes formed: each member's monitoring endpoint lists the others.
@@ -65,6 +66,11 @@ export async function startNatsCluster(size = 3): Promise<TestNatsCluster> {
       const exited = new Promise((r) => p.once('exit', r));
       process.kill(p.pid!, 'SIGKILL');
       await exited;
+    },
+    async restart(index) {
+      const m = members[index];
+      procs[index] = launch(m);
+      await waitFor(`nats ${m.name}`, () => portOpen(m.clientPort), 15_000);
     },
     stop,
   };
