@@ -197,7 +197,7 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterStatus> {
   if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > 16) throw new Error('--nodes must be a whole number from 1 to 16');
   if (!Number.isInteger(opts.pgMembers) || opts.pgMembers < 2 || opts.pgMembers > 5) throw new Error('--pg-members must be a whole number from 2 to 5');
   const existing = readState(dir);
-  if (existing && !existing.stoppedAt && existing.members.some((m) => isAlive(m.pid))) throw new Error(`a cluster is already running in ${dir}: run "starling cluster down --dir ${opts.dir}" first`);
+  if (existing && !existing.stoppedAt && existing.members.some((m) => isAlive(m.pid) && ours(m.pid, existing.dir))) throw new Error(`a cluster is already running in ${dir}: run "starling cluster down --dir ${opts.dir}" first`);
   const missing = missingPrograms();
   if (missing.length) throw new Error(`missing programs: ${missing.join(', ')}; install them (apt-get install patroni etcd-server nats-server haproxy postgresql)`);
   if (opts.appDb === 'postgres' && !postgresDialectAvailable()) {
@@ -414,18 +414,31 @@ export async function clusterStatus(dir: string): Promise<ClusterStatus> {
   const view = await patroniView(state.plan);
   const members = await Promise.all(
     state.members.map(async (m): Promise<MemberStatus> => {
-      const alive = !state.stoppedAt && isAlive(m.pid);
+      const alive = !state.stoppedAt && isAlive(m.pid) && ours(m.pid, state.dir);
       const { role, detail } = alive || m.kind === 'patroni' ? await roleOf(m, state.plan, view) : { role: 'down', detail: undefined };
       const out: MemberStatus = { name: m.name, kind: m.kind, pid: m.pid, alive, role: alive ? role : 'down', ports: m.ports, ...(detail ? { detail } : {}) };
       if (m.kind === 'patroni') {
         const p = state.plan.patroni.find((x) => x.name === m.name)!;
         out.postgresPid = postmasterPid(patroniDataDir(state.plan, p));
-        out.postgresAlive = out.postgresPid !== null && isAlive(out.postgresPid);
+        out.postgresAlive = out.postgresPid !== null && isAlive(out.postgresPid) && ours(out.postgresPid, state.dir);
       }
       return out;
     }),
   );
   return { dir: state.dir, appDb: state.appDb, startedAt: state.startedAt, endpoints: endpointsOf(state.plan), members };
+}
+
+/**
+ * Whether a PID still belongs to this cluster: every member's command line
+ * names a file or folder under the cluster's folder. A PID from the state
+ * file that the system has since given to another program is not ours to signal.
+ */
+function ours(pid: number, dir: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').includes(dir);
+  } catch {
+    return false;
+  }
 }
 
 /** Processes whose command line names this folder: what `down` must leave none of (postgres children included). */
@@ -465,9 +478,9 @@ export async function clusterDown(dir: string, progress: (line: string) => void)
         // Patroni stops its PostgreSQL on SIGTERM (a fast shutdown); app nodes drain for a few seconds first.
         const graceMs = kind === 'patroni' ? 30_000 : kind === 'starling' ? 20_000 : 10_000;
         const pgPid = kind === 'patroni' ? postmasterPid(patroniDataDir(state.plan, state.plan.patroni.find((p) => p.name === m.name)!)) : null;
-        stopped.push({ name: m.name, pid: m.pid, how: await stopPid(m.pid, graceMs) });
+        stopped.push({ name: m.name, pid: m.pid, how: !state.stoppedAt && ours(m.pid, state.dir) ? await stopPid(m.pid, graceMs) : 'not running' });
         // A postmaster whose Patroni was killed outlives it: stop it too, by the PID in its data folder.
-        if (pgPid !== null && isAlive(pgPid)) stopped.push({ name: `${m.name}/postgres`, pid: pgPid, how: await stopPid(pgPid, 15_000) });
+        if (pgPid !== null && isAlive(pgPid) && ours(pgPid, state.dir)) stopped.push({ name: `${m.name}/postgres`, pid: pgPid, how: await stopPid(pgPid, 15_000) });
       }),
     );
   }
