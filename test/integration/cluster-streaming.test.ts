@@ -14,6 +14,7 @@ import { needBinaries } from '../helpers/binaries.js';
 import { startNatsCluster, type TestNatsCluster } from '../helpers/nats-cluster.js';
 import { startTestServer, createUser, eventually, tempDir, type TestServer, type TestUser } from '../helpers/server.js';
 import type { NatsBus } from '../../src/bus/nats.js';
+import { busProbe } from '../../src/ops/probes.js';
 
 const skip = needBinaries(['nats-server']);
 
@@ -91,6 +92,19 @@ describe.skipIf(skip)('cluster: two nodes over NATS', () => {
     }, 10_000);
   });
 
+  it('a status deleted through node A leaves the trends node B had cached', async () => {
+    const second = await createUser(a.url, 'xsecond');
+    const tag = `crossnode${Date.now()}`;
+    const p1 = await author.client.v1.statuses.create({ status: `#${tag} one` });
+    await second.client.v1.statuses.create({ status: `#${tag} two` });
+    const trending = async () => ((await (await fetch(`${b.url}/api/v1/trends/tags`)).json()) as { name: string }[]).map((t) => t.name);
+    // Node B computes and caches the ranking (for a minute) with the tag in it.
+    expect(await trending()).toContain(tag);
+    await author.client.v1.statuses.$select(p1.id).remove();
+    // One account left using the tag is below the trend threshold: B must drop its cached ranking when told over the bus.
+    await eventually(async () => !(await trending()).includes(tag), 10_000);
+  });
+
   it('a node is unready while no NATS member is reachable, and ready again when one comes back', async () => {
     expect((await fetch(`${a.url}/readyz`)).status).toBe(200);
     await nats.kill(0);
@@ -103,6 +117,9 @@ describe.skipIf(skip)('cluster: two nodes over NATS', () => {
     const body = (await res.json()) as { status: string; reason: string };
     expect(body.status).toBe('unavailable');
     expect(body.reason).toContain('bus');
+    // The ops engine's bus probe reads the same connection state (the status page's "Event bus" component).
+    const outcome = busProbe({ ctx: a.ctx, baseUrl: () => a.url, probeSecret: 'x', thresholds: {} as never });
+    expect(outcome).toMatchObject({ probe: 'bus', ok: false, observations: [{ component: 'bus', obs: { level: 'fail' } }] });
     await nats.restart(1);
     await eventually(async () => (await fetch(`${a.url}/readyz`)).status === 200 && (await fetch(`${b.url}/readyz`)).status === 200, 20_000);
   });

@@ -7,6 +7,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { request } from 'node:http';
 import { startChildServer, createUser, eventually, tempDir, type ChildServer } from '../helpers/server.js';
 
 describe('graceful shutdown', () => {
@@ -31,14 +32,14 @@ describe('graceful shutdown', () => {
     const sseText = sse.text();
     expect((await fetch(`${child.url}/readyz`)).status).toBe(200);
 
-    // Writes in flight when the signal arrives.
-    const posts = Array.from({ length: 20 }, (_, i) =>
-      fetch(`${child!.url}/api/v1/statuses`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${user.token}`, 'content-type': 'application/json', 'idempotency-key': `drain-${i}` },
-        body: JSON.stringify({ status: `in flight ${i}` }),
-      }),
-    );
+    // Writes in flight when the signal arrives, deterministically: the server has each request
+    // (headers and half the body) before SIGTERM, and gets the rest only once it is draining.
+    const bodies = Array.from({ length: 5 }, (_, i) => JSON.stringify({ status: `in flight ${i}` }));
+    const inFlight = bodies.map((body, i) => slowPost(child!.url, user.token, `drain-${i}`, body));
+    await Promise.all(inFlight.map((p) => p.sentHead));
+    // Another request answered after those were sent: the server has read the first halves by now.
+    expect((await fetch(`${child.url}/healthz`)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 300));
     const exited = new Promise<number | null>((res) => child!.proc.once('exit', (code) => res(code)));
     process.kill(child.pid, 'SIGTERM');
 
@@ -50,9 +51,10 @@ describe('graceful shutdown', () => {
     expect(await ready.json()).toMatchObject({ status: 'draining' });
     expect((await fetch(`${child.url}/healthz`)).status).toBe(200);
 
-    const answers = await Promise.all(posts);
-    expect(answers.map((r) => r.status)).toEqual(Array(20).fill(200));
-    const ids = await Promise.all(answers.map(async (r) => ((await r.json()) as { id: string }).id));
+    for (const p of inFlight) p.finish();
+    const answers = await Promise.all(inFlight.map((p) => p.response));
+    expect(answers.map((r) => r.status)).toEqual(Array(5).fill(200));
+    const ids = answers.map((r) => (JSON.parse(r.body) as { id: string }).id);
 
     expect(await wsClosed).toEqual({ code: 1012, reason: 'service restart' });
     expect(await sseText).toContain('retry: 250');
@@ -68,3 +70,26 @@ describe('graceful shutdown', () => {
     }
   });
 });
+
+/** A POST whose body is sent in two halves: the second only when finish() is called. */
+function slowPost(baseUrl: string, token: string, key: string, body: string) {
+  const url = new URL('/api/v1/statuses', baseUrl);
+  const bytes = Buffer.from(body);
+  const half = Math.floor(bytes.length / 2);
+  const req = request(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': bytes.length, 'idempotency-key': key, connection: 'close' },
+  });
+  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    req.once('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.once('error', reject);
+  });
+  req.flushHeaders();
+  const sentHead = new Promise<void>((resolve) => req.write(bytes.subarray(0, half), () => resolve()));
+  return { sentHead, response, finish: () => req.end(bytes.subarray(half)) };
+}
