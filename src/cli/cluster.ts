@@ -7,7 +7,8 @@ export const CLUSTER_USAGE = `  cluster up            Start a cluster on loopbac
       [--dir DIR] [--nodes N] [--pg-members M] [--app-db postgres|sqlite] [--json]
                         DIR: configuration, data, logs and the PID file (default ${DEFAULT_CLUSTER_DIR});
                         N app nodes (default 2); M PostgreSQL members (default 3, at least 2);
-                        --app-db sqlite: the app nodes share one SQLite file instead of PostgreSQL
+                        --app-db sqlite: the app nodes share one SQLite file instead of PostgreSQL;
+                        STARLING_* variables set when running up reach every app node
   cluster status        Each member: role (Patroni leader/sync_standby/replica, etcd leader), ports, PID, alive
       [--dir DIR] [--json]
   cluster down          Stop everything cluster up started (SIGTERM, then SIGKILL) [--dir DIR] [--json]

@@ -338,7 +338,10 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterStatus> {
         mkdirSync(appDataDir(plan, a), { recursive: true });
         const config = join(dir, 'app', `${a.name}.json`);
         writeFileSync(config, JSON.stringify(appConfig(a, plan), null, 2), { mode: 0o600 });
-        const env: Record<string, string | undefined> = { PATH: process.env.PATH, HOME: process.env.HOME, STARLING_NODE_ID: String(a.nodeId), NODE_ENV: 'production' };
+        // STARLING_* settings in the caller's environment reach every node (e.g. STARLING_LOG_LEVEL=debug); the
+        // cluster's own (node id, database, config file, data folder) win over them.
+        const passed = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('STARLING_') && !['STARLING_CONFIG', 'STARLING_DATA_DIR', 'STARLING_DATABASE_URL'].includes(k)));
+        const env: Record<string, string | undefined> = { ...passed, PATH: process.env.PATH, HOME: process.env.HOME, STARLING_NODE_ID: String(a.nodeId), NODE_ENV: 'production' };
         if (plan.appDb === 'postgres') env.STARLING_DATABASE_URL = databaseUrl(plan);
         const pid = spawnLogged({ cmd: process.execPath, args: [join(REPO_ROOT, 'bin', 'starling.js'), 'serve', '--config', config], cwd: REPO_ROOT, env, logFile: logOf(a.name) });
         record({ name: a.name, kind: 'starling', pid, ports: { http: a.port }, log: logOf(a.name), config });

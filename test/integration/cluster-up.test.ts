@@ -9,8 +9,10 @@
  *   row acknowledged before the kill is still there;
  * - `down` leaves no process behind.
  *
- * The app nodes use --app-db sqlite (one shared file) until the PostgreSQL dialect
- * is merged; the database failover is checked with postgres.js directly.
+ * The app nodes use PostgreSQL (--app-db postgres) when this build has the
+ * PostgreSQL dialect, else one shared SQLite file (--app-db sqlite); either way the
+ * database failover is also checked with postgres.js directly, and a post through
+ * HAProxy must succeed after it (retried under one Idempotency-Key).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -21,10 +23,11 @@ import postgres from 'postgres';
 import WebSocket from 'ws';
 import { needBinaries } from '../helpers/binaries.js';
 import { createUser, eventually, tempDir } from '../helpers/server.js';
-import { clusterDown, processesUnder, type ClusterStatus } from '../../src/cluster/cluster.js';
+import { clusterDown, processesUnder, postgresDialectAvailable, type ClusterStatus } from '../../src/cluster/cluster.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
+const appDb = postgresDialectAvailable() ? 'postgres' : 'sqlite';
 const skip = needBinaries(['etcd', 'patroni', 'nats-server', 'haproxy', '/usr/lib/postgresql/15/bin/postgres', 'setpriv']);
 
 async function cli(...args: string[]): Promise<string> {
@@ -57,7 +60,7 @@ describe.skipIf(skip)('starling cluster', () => {
 
   it('comes up, fails the database over without losing an acknowledged commit, and goes down leaving nothing', { timeout: 240_000 }, async () => {
     started = true;
-    const up = JSON.parse(await cli('up', '--dir', dir, '--nodes', '2', '--pg-members', '3', '--app-db', 'sqlite', '--json')) as ClusterStatus;
+    const up = JSON.parse(await cli('up', '--dir', dir, '--nodes', '2', '--pg-members', '3', '--app-db', appDb, '--json')) as ClusterStatus;
     expect(up.members.map((m) => m.kind).sort()).toEqual([...Array(3).fill('etcd'), 'haproxy', ...Array(3).fill('nats'), ...Array(3).fill('patroni'), 'starling', 'starling']);
 
     const status = JSON.parse(await cli('status', '--dir', dir, '--json')) as ClusterStatus;
@@ -128,6 +131,19 @@ describe.skipIf(skip)('starling cluster', () => {
       }
     }, 60_000);
     expect(count.n).toBe(50);
+
+    // The app writes again through the load balancer (on PostgreSQL: through the new primary), one post whatever the retries.
+    const posted = await eventually(async () => {
+      const r = await fetch(`${after.endpoints.http}/api/v1/statuses`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${author.token}`, 'content-type': 'application/json', 'idempotency-key': 'after-failover' },
+        body: JSON.stringify({ status: 'after the failover' }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      return r.status === 200 ? ((await r.json()) as { id: string }) : null;
+    }, 60_000);
+    const mine = (await (await fetch(`${after.endpoints.http}/api/v1/accounts/${author.id}/statuses?limit=40`, { headers: { authorization: `Bearer ${author.token}` } })).json()) as { id: string; content: string }[];
+    expect(mine.filter((s) => s.content.includes('after the failover')).map((s) => s.id)).toEqual([posted.id]);
 
     await cli('down', '--dir', dir);
     started = false;
