@@ -211,11 +211,15 @@ export function createNatsBus(opts: NatsBusOptions): NatsBus {
       handlers.clear();
       sub?.unsubscribe();
       const conn = nc;
+      const wasConnected = connected;
       nc = null;
       connected = false;
       if (conn && !conn.isClosed()) {
-        // Drain: what this node published is flushed to the server before the connection closes.
-        await conn.drain().catch(() => conn.close());
+        // Drain: what this node published is flushed to the server before the connection closes. Not while
+        // disconnected (it would wait for a server that may not come back), and never for long: shutdown is bounded.
+        const drained = wasConnected ? conn.drain() : conn.close();
+        await Promise.race([drained.catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
+        if (!conn.isClosed()) await conn.close().catch(() => {});
       }
     },
   };
