@@ -446,6 +446,8 @@ function ours(pid: number, dir: string): boolean {
 
 /** Processes whose command line names this folder: what `down` must leave none of (postgres children included). */
 export function processesUnder(dir: string): { pid: number; cmd: string }[] {
+  // An empty or root path would match everything (this process's own parents included).
+  if (!dir.trim() || resolve(dir) === '/') throw new Error(`refusing to look for processes under "${dir}"`);
   const abs = resolve(dir);
   const out: { pid: number; cmd: string }[] = [];
   for (const entry of readdirSync('/proc')) {

@@ -17,7 +17,7 @@
  * the same harness on app nodes sharing one SQLite file (the database kill then
  * does not touch the app's data; useful only to check the harness itself).
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync } from 'node:fs';
 import postgres from 'postgres';
@@ -155,13 +155,20 @@ class Stream {
 }
 
 describe.skipIf(skip)('chaos: cluster under posting load', () => {
-  const tmp = tempDir('starling-chaos-');
-  chmodSync(tmp.path, 0o755);
-  const dir = join(tmp.path, 'c');
+  // Made when the suite runs (not when it is collected and skipped), removed after it.
+  let tmp: ReturnType<typeof tempDir>;
+  let dir = '';
+  beforeAll(() => {
+    tmp = tempDir('starling-chaos-');
+    // When root, PostgreSQL runs as the postgres user: it must be able to traverse the temporary folder.
+    chmodSync(tmp.path, 0o755);
+    dir = join(tmp.path, 'c');
+  });
   let started = false;
 
   let passed = false;
   afterAll(async () => {
+    if (!dir) return;
     try {
       if (started && !passed) {
         // What the cluster looked like when the test failed, and the end of every member's log.
@@ -180,7 +187,7 @@ describe.skipIf(skip)('chaos: cluster under posting load', () => {
           /* gone */
         }
       }
-      tmp.remove();
+      tmp?.remove();
     }
   }, 120_000);
 

@@ -39,17 +39,18 @@ describe.skipIf(skip)('cluster: two nodes over NATS', () => {
   let nats: TestNatsCluster;
   let a: TestServer;
   let b: TestServer;
-  const dir = tempDir('starling-shared-');
+  let dir: ReturnType<typeof tempDir> | undefined;
   let author: TestUser;
   let reader: TestUser;
   const sockets: WebSocket[] = [];
 
   beforeAll(async () => {
+    dir = tempDir('starling-shared-');
     nats = await startNatsCluster(3);
     const common = { ops: { enabled: false }, writes: { busyTimeoutMs: 2000 } };
     // Each node knows every member, listed in a different order, as cluster up configures them.
-    a = await startTestServer({ ...common, nodeId: 1, natsUrl: nats.urls.join(',') }, dir.path);
-    b = await startTestServer({ ...common, nodeId: 2, natsUrl: [...nats.urls].reverse().join(',') }, dir.path);
+    a = await startTestServer({ ...common, nodeId: 1, natsUrl: nats.urls.join(',') }, dir!.path);
+    b = await startTestServer({ ...common, nodeId: 2, natsUrl: [...nats.urls].reverse().join(',') }, dir!.path);
     await Promise.all([(a.ctx.bus as NatsBus).ready, (b.ctx.bus as NatsBus).ready]);
     author = await createUser(a.url, 'xauthor');
     reader = await createUser(b.url, 'xreader');
@@ -59,7 +60,7 @@ describe.skipIf(skip)('cluster: two nodes over NATS', () => {
     await a?.close();
     await b?.close();
     await nats?.stop();
-    dir.remove();
+    dir?.remove();
   });
 
   it('a post through node A reaches a public stream and a follower’s user stream held on node B', async () => {

@@ -14,7 +14,7 @@
  * database failover is also checked with postgres.js directly, and a post through
  * HAProxy must succeed after it (retried under one Idempotency-Key).
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -36,13 +36,19 @@ async function cli(...args: string[]): Promise<string> {
 }
 
 describe.skipIf(skip)('starling cluster', () => {
-  const tmp = tempDir('starling-cluster-');
-  // When root, PostgreSQL runs as the postgres user: it must be able to traverse the temporary folder.
-  chmodSync(tmp.path, 0o755);
-  const dir = join(tmp.path, 'c');
+  // Made when the suite runs (not when it is collected and skipped), removed after it.
+  let tmp: ReturnType<typeof tempDir>;
+  let dir = '';
+  beforeAll(() => {
+    tmp = tempDir('starling-cluster-');
+    // When root, PostgreSQL runs as the postgres user: it must be able to traverse the temporary folder.
+    chmodSync(tmp.path, 0o755);
+    dir = join(tmp.path, 'c');
+  });
   let started = false;
 
   afterAll(async () => {
+    if (!dir) return;
     try {
       if (started) await clusterDown(dir, () => {}).catch(() => {});
     } finally {
@@ -54,7 +60,7 @@ describe.skipIf(skip)('starling cluster', () => {
           /* gone */
         }
       }
-      tmp.remove();
+      tmp?.remove();
     }
   }, 90_000);
 
