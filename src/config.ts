@@ -146,6 +146,17 @@ const Schema = z.object({
         .prefault({}),
     })
     .prefault({}),
+  /** Cluster mode's event bus: NATS server URLs, comma-separated (nats://127.0.0.1:4222,nats://...). Unset: the in-process bus. */
+  natsUrl: z.string().optional(),
+  /** Graceful shutdown on SIGTERM/SIGINT (cli serve). */
+  shutdown: z
+    .object({
+      /** After /readyz turns 503, keep serving this long so a load balancer's health checks move traffic away first. */
+      drainDelaySeconds: z.coerce.number().min(0).default(0),
+      /** The whole shutdown (delay, closing streams, finishing in-flight requests) is cut off after this; the process then exits 1. */
+      timeoutSeconds: z.coerce.number().min(1).default(10),
+    })
+    .prefault({}),
 });
 
 export type Config = Readonly<z.infer<typeof Schema>> & { readonly publicUrl: string; readonly domain: string; readonly databaseFile: string };
@@ -166,6 +177,7 @@ const ENV: Record<string, string> = {
   STARLING_BODY_LIMIT: 'bodyLimit',
   STARLING_TRUST_PROXY: 'trustProxy',
   STARLING_RUN_JOBS: 'runJobs',
+  STARLING_NATS_URL: 'natsUrl',
 };
 
 const BOOLEAN_KEYS = ['registrationsOpen', 'trustProxy', 'runJobs'];
@@ -185,6 +197,9 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): Record<string, un
   if (env.STARLING_WRITE_QUEUE_MAX) out.writes = { maxQueue: env.STARLING_WRITE_QUEUE_MAX };
   if (env.STARLING_RATE_LIMIT_MAX || env.STARLING_RATE_LIMIT_WINDOW) {
     out.rateLimit = { max: env.STARLING_RATE_LIMIT_MAX ?? 300, windowSeconds: env.STARLING_RATE_LIMIT_WINDOW ?? 300 };
+  }
+  if (env.STARLING_SHUTDOWN_DRAIN_DELAY || env.STARLING_SHUTDOWN_TIMEOUT) {
+    out.shutdown = { drainDelaySeconds: env.STARLING_SHUTDOWN_DRAIN_DELAY || undefined, timeoutSeconds: env.STARLING_SHUTDOWN_TIMEOUT || undefined };
   }
   for (const key of BOOLEAN_KEYS) {
     if (out[key] !== undefined) out[key] = !['0', 'false', 'no', 'off'].includes(String(out[key]).toLowerCase());

@@ -15,7 +15,8 @@ import { jobHandlers } from './services/job-handlers.js';
 import { buildApp } from './http/app.js';
 import { warmUp } from './services/warmup.js';
 import { startHousekeeping } from './services/housekeeping.js';
-import { createLocalBus } from './bus/bus.js';
+import { createLocalBus, type EventBus } from './bus/bus.js';
+import { createNatsBus, parseNatsServers } from './bus/nats.js';
 import { createWriter } from './store/writer.js';
 import { createMetrics, statementKind } from './ops/metrics.js';
 import { OpsEngine } from './ops/engine.js';
@@ -32,13 +33,43 @@ export interface RunningServer {
   readonly database: OpenedDatabase;
   readonly url: string;
   close(): Promise<void>;
+  /**
+   * Graceful stop: /readyz turns 503 at once, the node keeps serving for
+   * config.shutdown.drainDelaySeconds (so a load balancer's checks move traffic
+   * away), then hangs up streams with a reconnect hint (WebSocket 1012, SSE
+   * `retry`), stops accepting, lets in-flight requests and their writes finish, and closes.
+   */
+  shutdown(): Promise<void>;
 }
 
 export function createLogger(config: Config): Logger {
   return pino({ level: config.logLevel, base: { node: config.nodeId } });
 }
 
-export async function openContext(config: Config, log: Logger = createLogger(config)): Promise<{ ctx: AppContext; database: OpenedDatabase; worker: JobWorker }> {
+/**
+ * The bus a node uses: NATS when config.natsUrl is set and the caller serves
+ * (`networked`), else in-process. One-shot CLI commands stay local: they must
+ * not wait on, or be kept alive by, a network connection.
+ */
+function createBus(config: Config, log: Logger, networked: boolean): EventBus {
+  const onError = (err: unknown) => log.error({ err }, 'event subscriber failed');
+  if (!networked || !config.natsUrl) return createLocalBus(onError);
+  const servers = parseNatsServers(config.natsUrl);
+  const bus = createNatsBus({
+    servers,
+    nodeId: config.nodeId,
+    onError: (err) => log.warn({ err }, 'event bus (NATS) error'),
+    onStatus: (s) => log.info({ bus: s.type, data: typeof s.data === 'string' ? s.data : undefined }, 'event bus (NATS) status'),
+  });
+  void bus.ready.then(() => log.info({ servers }, 'event bus connected to NATS'));
+  return bus;
+}
+
+export async function openContext(
+  config: Config,
+  log: Logger = createLogger(config),
+  opts: { networkBus?: boolean } = {},
+): Promise<{ ctx: AppContext; database: OpenedDatabase; worker: JobWorker }> {
   const metrics = createMetrics({ node: String(config.nodeId) });
   const database = openDatabase(config, ({ ok, ms, sql }) => {
     const kind = statementKind(sql);
@@ -65,16 +96,17 @@ export async function openContext(config: Config, log: Logger = createLogger(con
     ids: createIdGenerator(config.nodeId),
     log,
     urls,
-    bus: createLocalBus((err) => log.error({ err }, 'event subscriber failed')),
+    bus: createBus(config, log, opts.networkBus ?? false),
     kickJobs: () => worker?.kick(),
     now,
+    lifecycle: { draining: false },
   };
   worker = startJobWorker(ctx, jobHandlers, { enabled: config.runJobs });
   return { ctx, database, worker };
 }
 
 export async function startServer(config: Config, log?: Logger): Promise<RunningServer> {
-  const { ctx, database, worker } = await openContext(config, log);
+  const { ctx, database, worker } = await openContext(config, log, { networkBus: true });
   await ctx.writeGuard.start();
   // The probes call this node on the address it listens on (known after listen), not the public URL.
   let listenUrl = ctx.urls.base;
@@ -103,6 +135,20 @@ export async function startServer(config: Config, log?: Logger): Promise<Running
   );
   if (config.ops.enabled) await ops.start();
   let closing: Promise<void> | null = null;
+  let shuttingDown: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      await ops.stop();
+      ctx.writeGuard.stop();
+      stopHousekeeping();
+      stopSampling();
+      await app.close();
+      await worker.stop();
+      await ctx.bus.close();
+      await database.close();
+    })();
+    return closing;
+  };
   return {
     app,
     ctx,
@@ -110,18 +156,21 @@ export async function startServer(config: Config, log?: Logger): Promise<Running
     ops,
     database,
     url: ctx.urls.base,
-    close() {
-      closing ??= (async () => {
-        await ops.stop();
-        ctx.writeGuard.stop();
-        stopHousekeeping();
-        stopSampling();
-        await app.close();
-        await worker.stop();
-        await ctx.bus.close();
-        await database.close();
+    close,
+    shutdown() {
+      shuttingDown ??= (async () => {
+        ctx.lifecycle.draining = true;
+        const delayMs = config.shutdown.drainDelaySeconds * 1000;
+        ctx.log.info({ delayMs, streams: app.streaming.size }, 'draining: readiness is now 503');
+        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+        // Streams first: they never end by themselves, and the hint sends their clients to another node now.
+        const streams = app.streaming.size;
+        app.streaming.close('service restart');
+        ctx.log.info({ streams }, 'streams told to reconnect elsewhere; finishing in-flight requests');
+        // app.close() (inside close) stops accepting and waits for in-flight requests, and so for their writes.
+        await close();
       })();
-      return closing;
+      return shuttingDown;
     },
   };
 }

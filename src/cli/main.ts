@@ -14,6 +14,7 @@ import { publishFromStorage } from '../ops/publish.js';
 import { seedCommand } from './seed.js';
 import { incidentCommand, INCIDENT_USAGE } from './incident.js';
 import { buildRules } from '../ops/rules.js';
+import { clusterCommand, CLUSTER_USAGE } from './cluster.js';
 
 const USAGE = `Usage: starling <command> [options]
 
@@ -44,7 +45,7 @@ Commands:
                         fresh, else the database, else the snapshot however old (works with the database
                         down), else a page that says the status is unknown
   maintenance on|off    Force read-only mode (writes get 503, reads go on) or end it [--reason TEXT]
-${INCIDENT_USAGE}  help                  Show this text
+${INCIDENT_USAGE}${CLUSTER_USAGE}  help                  Show this text
 `;
 
 const COMMON = {
@@ -97,6 +98,8 @@ export async function main(argv: string[]): Promise<number | void> {
       return incidentCommand(rest, configFrom);
     case 'ops':
       return ops(rest);
+    case 'cluster':
+      return clusterCommand(rest);
     case 'status':
       return statusCommand(rest);
     case 'maintenance': {
@@ -133,11 +136,18 @@ async function serve(args: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     server.ctx.log.info({ signal }, 'shutting down');
-    // A bounded drain: in-flight requests finish, then the process exits even if something hangs.
-    const timer = setTimeout(() => process.exit(1), 10_000);
+    // A bounded drain (server.shutdown: unready, streams told to reconnect, in-flight requests finish),
+    // then the process exits even if something hangs.
+    const timer = setTimeout(() => {
+      server.ctx.log.error({ timeoutSeconds: config.shutdown.timeoutSeconds }, 'shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdown.timeoutSeconds * 1000);
     timer.unref();
-    server.close().then(
-      () => process.exit(0),
+    server.shutdown().then(
+      () => {
+        server.ctx.log.info('shut down cleanly');
+        process.exit(0);
+      },
       (err) => {
         server.ctx.log.error({ err }, 'shutdown failed');
         process.exit(1);

@@ -17,6 +17,8 @@ export interface CheckResult {
 export interface Readiness {
   ready: boolean;
   checks: { database: CheckResult; bus: CheckResult };
+  /** A graceful shutdown has begun: not ready, whatever the checks say, so the load balancer stops sending here. */
+  draining: boolean;
   /** A read-only node is still ready: it serves reads; writes get 503 until it leaves read-only mode. */
   readOnly: ReadOnlyState;
 }
@@ -63,7 +65,11 @@ export function databaseReadCheck(ctx: AppContext): Promise<CheckResult> {
 
 export async function checkReadiness(ctx: AppContext): Promise<Readiness> {
   const readOnly = ctx.writeGuard.state();
+  if (ctx.lifecycle.draining) {
+    const skipped: CheckResult = { ok: true, ms: 0 };
+    return { ready: false, draining: true, checks: { database: skipped, bus: skipped }, readOnly };
+  }
   const database = readOnly.active ? await databaseReadCheck(ctx) : await databaseWriteCheck(ctx);
   const bus: CheckResult = ctx.bus.connected ? { ok: true, ms: 0 } : { ok: false, ms: 0, error: 'event bus disconnected' };
-  return { ready: database.ok && bus.ok, checks: { database, bus }, readOnly };
+  return { ready: database.ok && bus.ok, draining: false, checks: { database, bus }, readOnly };
 }

@@ -34,6 +34,8 @@ export interface AppContext {
   /** Wakes the job worker after a commit that queued work, so fan-out starts at once. */
   readonly kickJobs: () => void;
   readonly now: () => Date;
+  /** Set once a graceful shutdown has begun: readiness turns 503 so load balancers move traffic elsewhere. */
+  readonly lifecycle: { draining: boolean };
 }
 
 export const nowIso = (ctx: Pick<AppContext, 'now'>) => ctx.now().toISOString();

@@ -95,10 +95,14 @@ export class StreamingHub {
     sub.channels.delete(channelKey({ kind, tag }));
   }
 
-  close(): void {
+  /**
+   * Hangs up every stream. 'service restart' (graceful shutdown) tells clients
+   * to reconnect at once: the load balancer sends them to another node.
+   */
+  close(reason: 'server shutting down' | 'service restart' = 'server shutting down'): void {
     this.unsubscribeBus();
     for (const sub of [...this.subscribers]) {
-      sub.sink.close('server shutting down');
+      sub.sink.close(reason);
       this.disconnect(sub);
     }
   }

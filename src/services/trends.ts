@@ -137,9 +137,9 @@ interface CacheEntry<T> {
  * A cached computation: one value at a time, recomputed after the TTL;
  * concurrent requests share one computation, and a failed one is not kept.
  */
-function cached<T>(ctx: AppContext, compute: () => Promise<T>, ttlMs: number): () => Promise<T> {
+function cached<T>(ctx: AppContext, compute: () => Promise<T>, ttlMs: number): (() => Promise<T>) & { invalidate(): void } {
   let entry: CacheEntry<T> | null = null;
-  return () => {
+  const get = () => {
     const now = ctx.now().getTime();
     if (entry && now - entry.at < ttlMs && now >= entry.at) return entry.value;
     const mine: CacheEntry<T> = { at: now, value: compute() };
@@ -149,6 +149,11 @@ function cached<T>(ctx: AppContext, compute: () => Promise<T>, ttlMs: number): (
     });
     return mine.value;
   };
+  return Object.assign(get, {
+    invalidate() {
+      entry = null;
+    },
+  });
 }
 
 export interface Page {
@@ -174,6 +179,13 @@ export function createTrends(ctx: AppContext, opts: { ttlMs?: number } = {}): Tr
     ttl,
   );
   const statusRanking = cached(ctx, () => computeStatusTrends(ctx), ttl);
+  // A deleted status must leave trends now, not after the TTL, on every node: the bus
+  // (NATS in cluster mode) brings deletions made on other nodes too.
+  ctx.bus.subscribe((e) => {
+    if (e.type !== 'status.deleted') return;
+    tagRanking.invalidate();
+    statusRanking.invalidate();
+  });
   return {
     async tags(viewerId, page) {
       const { trends, histories } = await tagRanking();

@@ -15,6 +15,7 @@ export async function healthRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     const r = await checkReadiness(ctx);
     const failed = Object.entries(r.checks).filter(([, c]) => !c.ok);
     reply.header('Cache-Control', 'no-store');
+    if (r.draining) return reply.code(503).send({ status: 'draining', reason: 'this node is shutting down; use another node', read_only: r.readOnly });
     if (failed.length) {
       return reply.code(503).send({ status: 'unavailable', reason: failed.map(([name, c]) => `${name}: ${c.error}`).join('; '), checks: r.checks, read_only: r.readOnly });
     }

@@ -138,7 +138,8 @@ async function openWebSocket(ctx: AppContext, hub: StreamingHub, frames: FrameEn
     },
     close(reason) {
       // 1013 "try again later": a reconnecting client gets a fresh start elsewhere.
-      socket.close(reason === 'slow consumer' ? 1013 : 1001, reason);
+      // 1012 "service restart" (graceful shutdown): reconnect now, another node will answer.
+      socket.close(reason === 'slow consumer' ? 1013 : reason === 'service restart' ? 1012 : 1001, reason);
     },
   };
   let sub: Subscriber;
@@ -216,7 +217,10 @@ async function openEventStream(hub: StreamingHub, auth: AuthInfo | null, channel
       res.write(`event: ${event}\ndata: ${payload}\n\n`);
       return true;
     },
-    close() {
+    close(reason) {
+      if (res.destroyed) return;
+      // EventSource reconnects by itself when the stream ends; `retry` makes it do so soon (to another node, behind a load balancer).
+      if (reason === 'service restart') res.write('retry: 250\n\n');
       res.end();
     },
   };

@@ -1,0 +1,95 @@
+/**
+ * The local cluster's generated configuration: the settings the failover and
+ * durability promises rest on are present, HAProxy accepts its file, and the
+ * CLI refuses bad input with a one-line reason and a non-zero exit.
+ */
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { appConfig, databaseUrl, haproxyConfig, patroniConfig, type ClusterPlan } from '../../src/cluster/configs.js';
+import { natsConfig } from '../../src/cluster/nats.js';
+import { parseNatsServers } from '../../src/bus/nats.js';
+import { tempDir } from '../helpers/server.js';
+import { missingBinaries } from '../helpers/binaries.js';
+
+const plan: ClusterPlan = {
+  dir: '/srv/cluster',
+  host: '127.0.0.1',
+  etcd: [1, 2, 3].map((i) => ({ name: `etcd${i}`, clientPort: 2379 + i * 10, peerPort: 2380 + i * 10 })),
+  patroni: [1, 2].map((i) => ({ name: `pg${i}`, pgPort: 5432 + i, restPort: 8008 + i })),
+  nats: [1, 2, 3].map((i) => ({ name: `nats${i}`, clientPort: 4222 + i, clusterPort: 6222 + i, httpPort: 8222 + i })),
+  apps: [1, 2].map((i) => ({ name: `app${i}`, nodeId: i, port: 3000 + i })),
+  haproxy: { httpPort: 8080, pgPort: 5000, statsPort: 8404 },
+  appDb: 'postgres',
+  secrets: { superuser: 's', replication: 'r', app: 'a b' },
+  token: 'abcd',
+};
+
+describe('cluster configuration', () => {
+  it('Patroni: strict synchronous replication, fast failover, pg_rewind, every etcd member', () => {
+    const y = patroniConfig(plan.patroni[0], plan);
+    for (const line of ['ttl: 10', 'loop_wait: 1', 'retry_timeout: 4', 'synchronous_mode: true', 'synchronous_mode_strict: true', 'use_pg_rewind: true', 'use_slots: true', "wal_log_hints: 'on'", 'listen: 127.0.0.1:5433', 'listen: 127.0.0.1:8009']) {
+      expect(y).toContain(line);
+    }
+    expect(y).toContain('hosts: 127.0.0.1:2389,127.0.0.1:2399,127.0.0.1:2409');
+  });
+
+  it('the app: a multi-host URL to every member that only accepts a primary, and every NATS member', () => {
+    expect(databaseUrl(plan)).toBe('postgres://starling:a%20b@127.0.0.1:5433,127.0.0.1:5434/starling?target_session_attrs=primary');
+    const c = appConfig(plan.apps[1], plan);
+    expect(c).toMatchObject({ nodeId: 2, port: 3002, trustProxy: true, publicUrl: 'http://127.0.0.1:8080', natsUrl: 'nats://127.0.0.1:4223,nats://127.0.0.1:4224,nats://127.0.0.1:4225' });
+    expect(parseNatsServers(' nats://a:1 ,, nats://b:2,')).toEqual(['nats://a:1', 'nats://b:2']);
+  });
+
+  it('NATS: routes to the other members only', () => {
+    const conf = natsConfig(plan.nats[0], plan.nats);
+    expect(conf).toContain('listen: 127.0.0.1:4223');
+    expect(conf).toContain('nats://127.0.0.1:6224');
+    expect(conf).toContain('nats://127.0.0.1:6225');
+    expect(conf).not.toContain('nats://127.0.0.1:6223');
+  });
+
+  it.skipIf(missingBinaries(['haproxy']).length > 0 && process.env.CI !== 'true')('HAProxy accepts the generated file: /readyz checks on the app, /primary checks for PostgreSQL', () => {
+    const cfg = haproxyConfig(plan);
+    expect(cfg).toContain('option httpchk GET /readyz');
+    expect(cfg).toContain('server pg1 127.0.0.1:5433 check port 8009');
+    expect(cfg).toContain('timeout tunnel 1h');
+    const dir = tempDir();
+    try {
+      const file = join(dir.path, 'haproxy.cfg');
+      writeFileSync(file, cfg);
+      const r = spawnSync('haproxy', ['-c', '-q', '-f', file], { encoding: 'utf8' });
+      expect(r.stderr + r.stdout).toBe('');
+      expect(r.status).toBe(0);
+    } finally {
+      dir.remove();
+    }
+  });
+});
+
+describe('starling cluster: bad input', () => {
+  const bin = resolve(import.meta.dirname, '../../bin/starling.js');
+  const starling = (...args: string[]) => spawnSync(process.execPath, [bin, 'cluster', ...args], { encoding: 'utf8' });
+
+  it('exits non-zero with one line for a missing cluster, bad options and an unknown subcommand', () => {
+    const dir = tempDir();
+    try {
+      const cases: [string[], string][] = [
+        [['status', '--dir', dir.path], `no cluster in ${dir.path} (no cluster.json); start one with "starling cluster up --dir ${dir.path}"`],
+        [['down', '--dir', dir.path], `no cluster in ${dir.path} (no cluster.json)`],
+        [['up', '--dir', dir.path, '--app-db', 'mysql'], '--app-db must be postgres or sqlite'],
+        [['up', '--dir', dir.path, '--nodes', 'x', '--app-db', 'sqlite'], '--nodes must be a whole number from 1 to 16'],
+        [['up', '--dir', dir.path, '--pg-members', '1', '--app-db', 'sqlite'], '--pg-members must be a whole number from 2 to 5'],
+        [['frob'], 'usage: starling cluster up|status|down [--dir DIR] [--nodes N] [--pg-members M] [--app-db postgres|sqlite] [--json]'],
+      ];
+      for (const [args, message] of cases) {
+        const r = starling(...args);
+        expect(r.status, args.join(' ')).toBe(1);
+        expect(r.stderr.trim()).toBe(message);
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+});
