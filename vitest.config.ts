@@ -19,6 +19,11 @@ const SQLITE_ONLY = [
   'test/integration/durability.test.ts',
   'test/integration/ops-faults.test.ts',
   'test/integration/seed.test.ts',
+  // Cluster tests bring their own databases (Patroni's PostgreSQL, or one SQLite file shared by two nodes) and
+  // NATS: running them twice would only double their minutes.
+  'test/integration/cluster-up.test.ts',
+  'test/integration/cluster-streaming.test.ts',
+  'test/integration/nats-bus.test.ts',
 ];
 
 const missing = postgresMissing();

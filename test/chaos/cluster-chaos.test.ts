@@ -36,8 +36,10 @@ if (gate) console.warn(`skipping the cluster chaos suite: ${gate}`);
 const skip = gate ?? needBinaries(['etcd', 'patroni', 'nats-server', 'haproxy', '/usr/lib/postgresql/15/bin/postgres', 'setpriv']);
 
 async function cli(...args: string[]): Promise<string> {
-  // No rate limit on the app nodes: four clients post and then read back thousands of statuses.
-  const env = { ...process.env, STARLING_RATE_LIMIT_MAX: '0' };
+  // No rate limit on the app nodes: four clients post and then read back thousands of statuses. No load
+  // shedding either: thirteen processes share two cores here, and nodes starved of CPU would (rightly) shed,
+  // which is docs/RELIABILITY.md's subject, not this test's (durability across failures).
+  const env = { ...process.env, STARLING_RATE_LIMIT_MAX: '0', STARLING_PRESSURE_ENABLED: '0' };
   const { stdout } = await run(process.execPath, [join(ROOT, 'bin/starling.js'), 'cluster', ...args], { cwd: ROOT, env, maxBuffer: 10 * 1024 * 1024 });
   return stdout;
 }
