@@ -14,6 +14,7 @@ import { publishFromStorage } from '../ops/publish.js';
 import { seedCommand } from './seed.js';
 import { incidentCommand, INCIDENT_USAGE } from './incident.js';
 import { buildRules } from '../ops/rules.js';
+import { BACKUP_USAGE, backupCommand, verifyBackupCommand, restoreCommand, drillCommand } from './backup.js';
 
 const USAGE = `Usage: starling <command> [options]
 
@@ -44,7 +45,7 @@ Commands:
                         fresh, else the database, else the snapshot however old (works with the database
                         down), else a page that says the status is unknown
   maintenance on|off    Force read-only mode (writes get 503, reads go on) or end it [--reason TEXT]
-${INCIDENT_USAGE}  help                  Show this text
+${INCIDENT_USAGE}${BACKUP_USAGE}  help                  Show this text
 `;
 
 const COMMON = {
@@ -113,6 +114,14 @@ export async function main(argv: string[]): Promise<number | void> {
       );
       return 0;
     }
+    case 'backup':
+      return backupCommand(rest);
+    case 'verify-backup':
+      return verifyBackupCommand(rest);
+    case 'restore':
+      return restoreCommand(rest);
+    case 'drill':
+      return drillCommand(rest);
     case 'help':
     case '--help':
     case '-h':
