@@ -73,30 +73,12 @@ export async function verifyBackup(path: string, opts: VerifyOptions = {}): Prom
     }
     checks.push('decompresses', 'sha256 of the database');
 
-    const db = new SQLite(restored, { fileMustExist: true, readonly: true });
     try {
-      const problems = db.pragma('integrity_check', { simple: false }) as { integrity_check: string }[];
-      if (problems.length !== 1 || problems[0]!.integrity_check !== 'ok') {
-        throw new BackupError(`restored database fails integrity_check: ${problems[0]?.integrity_check ?? 'no answer'}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`);
-      }
-      checks.push('integrity_check');
-      const orphans = db.pragma('foreign_key_check') as { table: string; parent: string }[];
-      if (orphans.length) {
-        throw new BackupError(`restored database fails foreign_key_check: ${orphans.length} rows of ${orphans[0]!.table} point at missing ${orphans[0]!.parent} rows`);
-      }
-      checks.push('foreign_key_check');
-    } finally {
-      db.close();
-    }
-
-    const facts = describeCopy(restored, { readonly: true });
-    for (const [table, n] of Object.entries(manifest.tables)) {
-      const got = facts.tables[table];
-      if (got === undefined) throw new BackupError(`restored database has no table ${table}, the manifest lists it with ${n} rows`);
-      if (got !== n) throw new BackupError(`restored database has ${got} rows in ${table}, the manifest says ${n}`);
-    }
-    for (const table of Object.keys(facts.tables)) {
-      if (!(table in manifest.tables)) throw new BackupError(`restored database has a table ${table} the manifest does not list`);
+      checkDatabase(restored, manifest, checks);
+    } catch (err) {
+      if (err instanceof BackupError) throw err;
+      // SQLite refusing the file at all ("database disk image is malformed") is as much a failed check as integrity_check saying so.
+      throw new BackupError(`restored database is damaged: ${(err as Error).message}`);
     }
     checks.push(`row counts of ${Object.keys(manifest.tables).length} tables`);
     keep = opts.into !== undefined;
@@ -104,5 +86,34 @@ export async function verifyBackup(path: string, opts: VerifyOptions = {}): Prom
   } finally {
     if (!opts.into) await rm(dir, { recursive: true, force: true });
     else if (!keep) await rm(restored, { force: true });
+  }
+}
+
+/** SQLite's own checks, then the row counts against the manifest. Throws a BackupError with the first problem. */
+function checkDatabase(restored: string, manifest: Manifest, checks: string[]): void {
+  const db = new SQLite(restored, { fileMustExist: true, readonly: true });
+  try {
+    const problems = db.pragma('integrity_check', { simple: false }) as { integrity_check: string }[];
+    if (problems.length !== 1 || problems[0]!.integrity_check !== 'ok') {
+      throw new BackupError(`restored database fails integrity_check: ${problems[0]?.integrity_check ?? 'no answer'}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`);
+    }
+    checks.push('integrity_check');
+    const orphans = db.pragma('foreign_key_check') as { table: string; parent: string }[];
+    if (orphans.length) {
+      throw new BackupError(`restored database fails foreign_key_check: ${orphans.length} rows of ${orphans[0]!.table} point at missing ${orphans[0]!.parent} rows`);
+    }
+    checks.push('foreign_key_check');
+  } finally {
+    db.close();
+  }
+
+  const facts = describeCopy(restored, { readonly: true });
+  for (const [table, n] of Object.entries(manifest.tables)) {
+    const got = facts.tables[table];
+    if (got === undefined) throw new BackupError(`restored database has no table ${table}, the manifest lists it with ${n} rows`);
+    if (got !== n) throw new BackupError(`restored database has ${got} rows in ${table}, the manifest says ${n}`);
+  }
+  for (const table of Object.keys(facts.tables)) {
+    if (!(table in manifest.tables)) throw new BackupError(`restored database has a table ${table} the manifest does not list`);
   }
 }
