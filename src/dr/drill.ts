@@ -17,7 +17,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +43,8 @@ export interface DrillEntry {
   /** Milliseconds per phase. */
   phases: Record<string, number>;
   checks: string[];
+  /** The scratch folder the backup was restored into (removed after the drill unless kept). */
+  scratch_dir: string;
   error?: string;
   host: string;
   starling_version: string;
@@ -75,6 +77,7 @@ export async function drillRestore(opts: DrillOptions): Promise<DrillEntry> {
     phases[name] = now - mark;
     mark = now;
   };
+  const scratch = await mkdtemp(join(tmpdir(), 'starling-drill-'));
   const entry: DrillEntry = {
     kind: 'restore',
     ok: false,
@@ -86,10 +89,10 @@ export async function drillRestore(opts: DrillOptions): Promise<DrillEntry> {
     backup: null,
     phases,
     checks,
+    scratch_dir: scratch,
     host: hostname(),
     starling_version: STARLING_VERSION,
   };
-  const scratch = await mkdtemp(join(tmpdir(), 'starling-drill-'));
   let child: ChildProcess | null = null;
   try {
     const path = opts.from ?? (await listBackups(opts.backupDir))[0]?.path;
@@ -239,6 +242,7 @@ async function smoke(base: string, who: { email: string; password: string; usern
 
 export async function appendDrillLog(dataDir: string, entry: DrillEntry): Promise<void> {
   const file = join(dataDir, DRILL_LOG);
+  await mkdir(dataDir, { recursive: true });
   await appendFile(file, JSON.stringify(entry) + '\n');
   const fh = await open(file, 'r');
   await fh.sync().finally(() => fh.close());
