@@ -49,6 +49,7 @@ async function reported(json: boolean | undefined, body: () => Promise<number>):
 }
 
 const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 export async function backupCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -69,7 +70,8 @@ export async function backupCommand(args: string[]): Promise<number> {
     else {
       const m = result.manifest;
       console.log(
-        `backup written to ${result.path}: ${mb(m.file.bytes)} compressed (${mb(m.raw.bytes)} raw), ${m.tables.statuses ?? 0} statuses, schema ${m.schema.latest}, sha256 ${m.file.sha256}`,
+        `backup written to ${result.path}: ${mb(m.file.bytes)} compressed (${mb(m.raw.bytes)} raw), ${m.tables.statuses ?? 0} statuses, schema ${m.schema.latest}, sha256 ${m.file.sha256}` +
+          ` (copy ${secs(result.phases.copy_ms)}, counts ${secs(result.phases.count_ms)}, compress ${secs(result.phases.compress_ms)})`,
       );
       if (offsite) console.log(`copied to ${offsite.target} and checked${offsite.pruned.length ? `; removed ${offsite.pruned.length} old copies there` : ''}`);
       if (result.pruned.length) console.log(`removed ${result.pruned.length} old backups (keeping ${keep})`);
@@ -83,8 +85,11 @@ export async function verifyBackupCommand(args: string[]): Promise<number> {
   return reported(values.json, async () => {
     if (positionals.length !== 1) throw new Error('usage: starling verify-backup PATH [--json]');
     const r = await verifyBackup(resolve(positionals[0]!));
-    if (values.json) console.log(JSON.stringify({ ok: true, path: r.path, checks: r.checks, manifest: r.manifest }));
-    else console.log(`backup ${r.path} is good (taken ${r.manifest.created_at}): ${r.checks.join(', ')}`);
+    if (values.json) console.log(JSON.stringify({ ok: true, path: r.path, checks: r.checks, phases: r.phases, manifest: r.manifest }));
+    else
+      console.log(
+        `backup ${r.path} is good (taken ${r.manifest.created_at}): ${r.checks.join(', ')} (hash ${secs(r.phases.hash_ms)}, decompress ${secs(r.phases.decompress_ms)}, checks ${secs(r.phases.check_ms)})`,
+      );
     return 0;
   });
 }

@@ -105,6 +105,7 @@ export async function drillRestore(opts: DrillOptions): Promise<DrillEntry> {
     entry.rpo_seconds = m.newest_status ? (t0 - Date.parse(m.newest_status.created_at)) / 1000 : null;
     checks.push(...verified.checks);
     phase('verify_and_restore_ms');
+    Object.assign(phases, { 'verify.hash_ms': verified.phases.hash_ms, 'verify.decompress_ms': verified.phases.decompress_ms, 'verify.check_ms': verified.phases.check_ms });
 
     // The drill account exists only in the scratch copy (the caller makes it through the sign-up service, so its password hash is real).
     const login = { username: `drill_${randomBytes(4).toString('hex')}`, password: randomBytes(18).toString('base64url') };

@@ -29,12 +29,16 @@ export interface VerifyResult {
   checks: string[];
   /** The restored database file, when `into` was given. */
   restoredFile?: string;
+  /** Milliseconds per step. */
+  phases: { hash_ms: number; decompress_ms: number; check_ms: number };
 }
 
 export async function verifyBackup(path: string, opts: VerifyOptions = {}): Promise<VerifyResult> {
   const loc = await locateBackup(path);
   const manifest = await readManifest(loc.manifestFile);
   const checks: string[] = [];
+  let t = Date.now();
+  const lap = () => -t + (t = Date.now());
   const st = await stat(loc.dataFile).catch(() => null);
   if (!st) throw new BackupError(`backup is incomplete: ${loc.dataFile} is missing`);
   if (st.size !== manifest.file.bytes) {
@@ -45,6 +49,7 @@ export async function verifyBackup(path: string, opts: VerifyOptions = {}): Prom
     throw new BackupError(`backup is corrupted: SHA-256 of ${loc.dataFile} is ${fileHash.slice(0, 16)}…, the manifest says ${manifest.file.sha256.slice(0, 16)}…`);
   }
   checks.push('sha256 of the compressed file');
+  const hashMs = lap();
 
   const dir = opts.into ?? (await mkdtemp(join(tmpdir(), 'starling-verify-')));
   const restored = join(dir, 'starling.sqlite');
@@ -72,6 +77,7 @@ export async function verifyBackup(path: string, opts: VerifyOptions = {}): Prom
       throw new BackupError(`backup is corrupted: SHA-256 of the decompressed database is ${rawHash.slice(0, 16)}…, the manifest says ${manifest.raw.sha256.slice(0, 16)}…`);
     }
     checks.push('decompresses', 'sha256 of the database');
+    const decompressMs = lap();
 
     try {
       checkDatabase(restored, manifest, checks);
@@ -82,7 +88,7 @@ export async function verifyBackup(path: string, opts: VerifyOptions = {}): Prom
     }
     checks.push(`row counts of ${Object.keys(manifest.tables).length} tables`);
     keep = opts.into !== undefined;
-    return { path: loc.dir, manifest, checks, restoredFile: keep ? restored : undefined };
+    return { path: loc.dir, manifest, checks, restoredFile: keep ? restored : undefined, phases: { hash_ms: hashMs, decompress_ms: decompressMs, check_ms: lap() } };
   } finally {
     if (!opts.into) await rm(dir, { recursive: true, force: true });
     else if (!keep) await rm(restored, { force: true });
