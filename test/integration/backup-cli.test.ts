@@ -5,7 +5,8 @@
  * and `starling serve` takes scheduled backups.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { hostname } from 'node:os';
 import { promisify } from 'node:util';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -154,6 +155,10 @@ describe('starling backup / verify-backup / restore', () => {
       await server.close();
     }
     const replacedSha = sha(join(data, 'starling.sqlite'));
+    // A pid file left by a server that crashed (its process is gone) does not block the restore.
+    const dead = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => dead.once('exit', r));
+    writeFileSync(join(data, 'starling.pid'), JSON.stringify({ pid: dead.pid, hostname: hostname(), started_at: new Date().toISOString() }));
     const r = await starling('restore', backupPath, '--data-dir', data, '--json');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
