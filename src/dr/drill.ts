@@ -43,6 +43,10 @@ export interface DrillEntry {
   /** Milliseconds per phase. */
   phases: Record<string, number>;
   checks: string[];
+  /** Requests the smoke checks repeated after a 503 (the restored service shedding load or read-only right after start). */
+  smoke_retries: number;
+  /** Whether the restored copy was checked with quick_check (--quick) rather than integrity_check. */
+  quick: boolean;
   /** The scratch folder the backup was restored into (removed after the drill unless kept). */
   scratch_dir: string;
   error?: string;
@@ -55,6 +59,8 @@ export interface DrillOptions {
   backupDir: string;
   /** A given backup instead of the newest one. */
   from?: string;
+  /** Check the restored copy with quick_check instead of integrity_check (see verify.ts). */
+  quick?: boolean;
   /** Keep the scratch folder (for looking around after a failed drill). */
   keep?: boolean;
   log?: (line: string) => void;
@@ -90,6 +96,8 @@ export async function drillRestore(opts: DrillOptions): Promise<DrillEntry> {
     phases,
     checks,
     scratch_dir: scratch,
+    smoke_retries: 0,
+    quick: opts.quick ?? false,
     host: hostname(),
     starling_version: STARLING_VERSION,
   };
@@ -98,7 +106,7 @@ export async function drillRestore(opts: DrillOptions): Promise<DrillEntry> {
     const path = opts.from ?? (await listBackups(opts.backupDir))[0]?.path;
     if (!path) throw new BackupError(`no backup in ${opts.backupDir}: take one with starling backup first`);
     say(`restoring ${path} into ${scratch}`);
-    const verified = await verifyBackup(path, { into: scratch });
+    const verified = await verifyBackup(path, { into: scratch, quick: opts.quick });
     const m = verified.manifest;
     entry.backup = { path: verified.path, created_at: m.created_at, newest_status: m.newest_status, bytes: m.file.bytes, statuses: m.tables.statuses ?? 0 };
     entry.backup_age_seconds = (t0 - Date.parse(m.created_at)) / 1000;
@@ -118,7 +126,12 @@ export async function drillRestore(opts: DrillOptions): Promise<DrillEntry> {
     child = started.proc;
     phase('start_ms');
     say(`restored Starling listening on ${started.url} (pid ${child.pid}); running smoke checks`);
-    await smoke(started.url, { email, password: login.password, username: login.username, sample }, checks);
+    const sm: Smoke = { base: started.url, deadline: Date.now() + SMOKE_DEADLINE_MS, retries: 0 };
+    try {
+      await smoke(sm, { email, password: login.password, username: login.username, sample }, checks);
+    } finally {
+      entry.smoke_retries = sm.retries;
+    }
     phase('smoke_ms');
     entry.rto_seconds = (Date.now() - t0) / 1000;
     entry.ok = true;
@@ -193,49 +206,71 @@ async function stopChild(proc: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function call(base: string, method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<any> {
-  const res = await fetch(base + path, {
-    method,
-    headers: {
-      ...(opts.body ? { 'content-type': 'application/json' } : {}),
-      ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-      ...opts.headers,
-    },
-    body: opts.body ? JSON.stringify(opts.body) : undefined,
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new BackupError(`smoke check ${method} ${path} failed: HTTP ${res.status} ${text.slice(0, 200)}`);
-  return JSON.parse(text);
+/**
+ * The smoke checks behave like a well-made client: a 503 (load shedding or
+ * read-only mode right after start, e.g. while the first probes run) is retried
+ * after its Retry-After, under the same idempotency key for a post, until the
+ * smoke deadline. The retries are counted in the drill's result.
+ */
+interface Smoke {
+  base: string;
+  deadline: number;
+  retries: number;
 }
 
-async function smoke(base: string, who: { email: string; password: string; username: string; sample: string | null }, checks: string[]): Promise<void> {
-  const app = await call(base, 'POST', '/api/v1/apps', { body: { client_name: 'starling-drill', redirect_uris: 'urn:ietf:wg:oauth:2.0:oob', scopes: 'read write' } });
-  const token = await call(base, 'POST', '/oauth/token', {
+/** How long the restored service may take, from its start, to pass the smoke checks. */
+const SMOKE_DEADLINE_MS = 120_000;
+
+async function call(sm: Smoke, method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<any> {
+  for (;;) {
+    const res = await fetch(sm.base + path, {
+      method,
+      headers: {
+        ...(opts.body ? { 'content-type': 'application/json' } : {}),
+        ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+        ...opts.headers,
+      },
+      body: opts.body ? JSON.stringify(opts.body) : undefined,
+      signal: AbortSignal.timeout(30_000),
+    });
+    const text = await res.text();
+    if (res.status === 503 && Date.now() < sm.deadline) {
+      const after = Number(res.headers.get('retry-after'));
+      sm.retries++;
+      await new Promise((r) => setTimeout(r, Math.min(5000, Math.max(200, Number.isFinite(after) ? after * 1000 : 1000))));
+      continue;
+    }
+    if (!res.ok) throw new BackupError(`smoke check ${method} ${path} failed: HTTP ${res.status} ${text.slice(0, 200)}`);
+    return JSON.parse(text);
+  }
+}
+
+async function smoke(sm: Smoke, who: { email: string; password: string; username: string; sample: string | null }, checks: string[]): Promise<void> {
+  const app = await call(sm, 'POST', '/api/v1/apps', { body: { client_name: 'starling-drill', redirect_uris: 'urn:ietf:wg:oauth:2.0:oob', scopes: 'read write' } });
+  const token = await call(sm, 'POST', '/oauth/token', {
     body: { grant_type: 'password', username: who.email, password: who.password, client_id: app.client_id, client_secret: app.client_secret, scope: 'read write' },
   });
-  const me = await call(base, 'GET', '/api/v1/accounts/verify_credentials', { token: token.access_token });
+  const me = await call(sm, 'GET', '/api/v1/accounts/verify_credentials', { token: token.access_token });
   if (me.username !== who.username) throw new BackupError(`smoke check: signed in as ${me.username}, expected ${who.username}`);
   checks.push('sign in (OAuth password grant)');
   if (who.sample) {
-    const s = await call(base, 'GET', `/api/v1/statuses/${who.sample}`, { token: token.access_token });
+    const s = await call(sm, 'GET', `/api/v1/statuses/${who.sample}`, { token: token.access_token });
     if (s.id !== who.sample) throw new BackupError(`smoke check: restored post ${who.sample} came back as ${s.id}`);
-    const pub = await call(base, 'GET', '/api/v1/timelines/public?limit=5', { token: token.access_token });
+    const pub = await call(sm, 'GET', '/api/v1/timelines/public?limit=5', { token: token.access_token });
     if (!Array.isArray(pub) || pub.length === 0) throw new BackupError('smoke check: the public timeline is empty although the backup holds public posts');
     checks.push('read a restored post', 'read the public timeline');
   }
-  const posted = await call(base, 'POST', '/api/v1/statuses', {
+  const posted = await call(sm, 'POST', '/api/v1/statuses', {
     token: token.access_token,
     body: { status: `Restore drill ${new Date().toISOString()}`, visibility: 'public' },
     headers: { 'idempotency-key': randomBytes(8).toString('hex') },
   });
   checks.push('post');
   // The author's own post reaches their home timeline through the same path as every post (fan-out may be a job).
-  const deadline = Date.now() + 30_000;
   for (;;) {
-    const home = (await call(base, 'GET', '/api/v1/timelines/home?limit=5', { token: token.access_token })) as { id: string }[];
+    const home = (await call(sm, 'GET', '/api/v1/timelines/home?limit=5', { token: token.access_token })) as { id: string }[];
     if (home.some((s) => s.id === posted.id)) break;
-    if (Date.now() > deadline) throw new BackupError('smoke check: the new post did not reach the home timeline within 30 s');
+    if (Date.now() > sm.deadline) throw new BackupError(`smoke check: the new post did not reach the home timeline within ${SMOKE_DEADLINE_MS / 1000} s of the start`);
     await new Promise((r) => setTimeout(r, 50));
   }
   checks.push('read the home timeline with the new post');

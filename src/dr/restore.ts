@@ -18,6 +18,8 @@ import type { Manifest } from './manifest.js';
 export interface RestoreOptions {
   dataDir: string;
   databaseFile: string;
+  /** quick_check instead of integrity_check (verify.ts). */
+  quick?: boolean;
   now?: () => Date;
 }
 
@@ -39,7 +41,7 @@ export async function restoreBackup(path: string, opts: RestoreOptions): Promise
   const staging = join(opts.dataDir, `.restore-${stamp(now())}-${randomBytes(3).toString('hex')}`);
   await mkdir(staging);
   try {
-    const verified = await verifyBackup(path, { into: staging });
+    const verified = await verifyBackup(path, { into: staging, quick: opts.quick });
     const known = new Set(Object.keys(migrations));
     const unknown = verified.manifest.schema.migrations.filter((m) => !known.has(m));
     if (unknown.length) {

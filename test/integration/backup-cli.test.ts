@@ -67,6 +67,9 @@ describe('starling backup / verify-backup / restore', () => {
     const v = await starling('verify-backup', backupPath, '--json');
     expect(v.code).toBe(0);
     expect(JSON.parse(v.stdout)).toMatchObject({ ok: true, path: backupPath, checks: expect.arrayContaining(['integrity_check', 'sha256 of the database']) });
+    const quick = await starling('verify-backup', backupPath, '--quick', '--json');
+    expect(quick.code).toBe(0);
+    expect(JSON.parse(quick.stdout).checks).toEqual(expect.arrayContaining(['quick_check', `row counts of ${Object.keys(manifest.tables).length} tables`]));
     // The manifest or the data file may be named instead of the folder.
     expect((await starling('verify-backup', join(backupPath, 'manifest.json'))).code).toBe(0);
   });
@@ -112,6 +115,9 @@ describe('starling backup / verify-backup / restore', () => {
     expect(v.code).not.toBe(0);
     expect(v.stderr.trim().split('\n')).toHaveLength(1);
     expect(v.stderr).toMatch(/^restored database (fails integrity_check|is damaged)/);
+    const q = await starling('verify-backup', inner, '--quick');
+    expect(q.code).not.toBe(0);
+    expect(q.stderr).toMatch(/^restored database (fails quick_check|is damaged)/);
 
     const counts = copyBackup('wrong-counts');
     const m2 = JSON.parse(readFileSync(join(counts, 'manifest.json'), 'utf8'));
