@@ -213,5 +213,6 @@ describe('starling backup / verify-backup / restore', () => {
     } finally {
       await server.close();
     }
-  });
+    // Three child processes, each starting Node: slow on a busy 2-core machine.
+  }, 120_000);
 });
