@@ -122,7 +122,7 @@ export async function drillCommand(args: string[]): Promise<number> {
     else
       for (const d of log) {
         console.log(
-          `${d.started_at}  ${d.kind}  ${d.ok ? 'ok    ' : 'FAILED'}  RTO ${d.rto_seconds === null ? '-' : `${d.rto_seconds.toFixed(1)} s`}  RPO ${d.rpo_seconds === null ? '-' : `${d.rpo_seconds.toFixed(0)} s`}${d.error ? `  ${d.error}` : ''}`,
+          `${d.started_at}  ${d.kind}  ${d.ok ? 'ok    ' : 'FAILED'}  RTO ${d.rto_seconds === null ? '-' : `${d.rto_seconds.toFixed(1)} s`}  RPO ${d.rpo_seconds === null ? '-' : `${d.rpo_seconds.toFixed(0)} s`}${d.quick ? '  (quick_check)' : ''}${d.error ? `  ${d.error}` : ''}`,
         );
       }
     return 0;
