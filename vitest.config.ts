@@ -24,6 +24,10 @@ const SQLITE_ONLY = [
   'test/integration/cluster-up.test.ts',
   'test/integration/cluster-streaming.test.ts',
   'test/integration/nats-bus.test.ts',
+  // Backups, restores and drills of the embedded SQLite file (PostgreSQL's are its own tools').
+  'test/integration/backup-load.test.ts',
+  'test/integration/backup-cli.test.ts',
+  'test/integration/backup-drill.test.ts',
 ];
 
 const missing = postgresMissing();

@@ -157,6 +157,22 @@ const Schema = z.object({
       timeoutSeconds: z.coerce.number().min(1).default(10),
     })
     .prefault({}),
+  /** Backups of the embedded database (src/dr): `starling backup`, and on a schedule inside `starling serve`. */
+  backup: z
+    .object({
+      /**
+       * Minutes between scheduled backups in `starling serve`; 0 turns them off. On by default (hourly): an
+       * embedded install with no copy loses everything to one corrupted file or mistaken delete.
+       */
+      intervalMinutes: z.coerce.number().min(0).default(60),
+      /** Scheduled backups kept (older ones are removed after each new one), here and off-site. */
+      keep: z.coerce.number().int().min(1).default(24),
+      /** Where backups are written; default `<dataDir>/backups`. */
+      dir: z.string().optional(),
+      /** A second place (another disk, site, or mounted bucket) every backup is copied to and checked in. */
+      offsiteDir: z.string().optional(),
+    })
+    .prefault({}),
 });
 
 export type Config = Readonly<z.infer<typeof Schema>> & { readonly publicUrl: string; readonly domain: string; readonly databaseFile: string };
@@ -195,6 +211,12 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): Record<string, un
   if (env.STARLING_PRESSURE_ENABLED) out.pressure = { ...(out.pressure as object), enabled: !['0', 'false', 'no', 'off'].includes(env.STARLING_PRESSURE_ENABLED.toLowerCase()) };
   if (env.STARLING_READ_ONLY_AFTER) out.readOnly = { afterFailingSeconds: env.STARLING_READ_ONLY_AFTER };
   if (env.STARLING_WRITE_QUEUE_MAX) out.writes = { maxQueue: env.STARLING_WRITE_QUEUE_MAX };
+  const backup: Record<string, unknown> = {};
+  if (env.STARLING_BACKUP_INTERVAL) backup.intervalMinutes = env.STARLING_BACKUP_INTERVAL;
+  if (env.STARLING_BACKUP_KEEP) backup.keep = env.STARLING_BACKUP_KEEP;
+  if (env.STARLING_BACKUP_DIR) backup.dir = env.STARLING_BACKUP_DIR;
+  if (env.STARLING_BACKUP_OFFSITE_DIR) backup.offsiteDir = env.STARLING_BACKUP_OFFSITE_DIR;
+  if (Object.keys(backup).length) out.backup = backup;
   if (env.STARLING_RATE_LIMIT_MAX || env.STARLING_RATE_LIMIT_WINDOW) {
     out.rateLimit = { max: env.STARLING_RATE_LIMIT_MAX ?? 300, windowSeconds: env.STARLING_RATE_LIMIT_WINDOW ?? 300 };
   }

@@ -22,6 +22,8 @@ import { createMetrics, statementKind } from './ops/metrics.js';
 import { OpsEngine } from './ops/engine.js';
 import { WriteGuard } from './ops/read-only.js';
 import { heartbeatWrite } from './ops/readiness.js';
+import { writePidFile } from './dr/in-use.js';
+import { startBackupSchedule, type BackupSchedule } from './dr/schedule.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
@@ -32,6 +34,8 @@ export interface RunningServer {
   /** The opened database, for operations on the connection itself (backup, fault tests). */
   readonly database: OpenedDatabase;
   readonly url: string;
+  /** Scheduled backups (config backup.intervalMinutes); `runOnce` takes one now. */
+  readonly backups: BackupSchedule;
   close(): Promise<void>;
   /**
    * Graceful stop: /readyz turns 503 at once, the node keeps serving for
@@ -134,10 +138,14 @@ export async function startServer(config: Config, log?: Logger): Promise<Running
     `Starling listening on ${ctx.urls.base} — create the first admin with: npx starling admin create --username NAME --email ADDRESS`,
   );
   if (config.ops.enabled) await ops.start();
+  // `starling restore` refuses while this file names a live process (src/dr/in-use.ts).
+  const removePidFile = writePidFile(config.dataDir);
+  const backups = startBackupSchedule(config, ctx.log);
   let closing: Promise<void> | null = null;
   let shuttingDown: Promise<void> | null = null;
   const close = () => {
     closing ??= (async () => {
+      await backups.stop();
       await ops.stop();
       ctx.writeGuard.stop();
       stopHousekeeping();
@@ -146,6 +154,7 @@ export async function startServer(config: Config, log?: Logger): Promise<Running
       await worker.stop();
       await ctx.bus.close();
       await database.close();
+      removePidFile();
     })();
     return closing;
   };
@@ -156,6 +165,7 @@ export async function startServer(config: Config, log?: Logger): Promise<Running
     ops,
     database,
     url: ctx.urls.base,
+    backups,
     close,
     shutdown() {
       shuttingDown ??= (async () => {

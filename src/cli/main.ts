@@ -15,6 +15,7 @@ import { seedCommand } from './seed.js';
 import { incidentCommand, INCIDENT_USAGE } from './incident.js';
 import { buildRules } from '../ops/rules.js';
 import { clusterCommand, CLUSTER_USAGE } from './cluster.js';
+import { BACKUP_USAGE, backupCommand, verifyBackupCommand, restoreCommand, drillCommand } from './backup.js';
 
 const USAGE = `Usage: starling <command> [options]
 
@@ -45,7 +46,7 @@ Commands:
                         fresh, else the database, else the snapshot however old (works with the database
                         down), else a page that says the status is unknown
   maintenance on|off    Force read-only mode (writes get 503, reads go on) or end it [--reason TEXT]
-${INCIDENT_USAGE}${CLUSTER_USAGE}  help                  Show this text
+${INCIDENT_USAGE}${CLUSTER_USAGE}${BACKUP_USAGE}  help                  Show this text
 `;
 
 const COMMON = {
@@ -116,6 +117,14 @@ export async function main(argv: string[]): Promise<number | void> {
       );
       return 0;
     }
+    case 'backup':
+      return backupCommand(rest);
+    case 'verify-backup':
+      return verifyBackupCommand(rest);
+    case 'restore':
+      return restoreCommand(rest);
+    case 'drill':
+      return drillCommand(rest);
     case 'help':
     case '--help':
     case '-h':

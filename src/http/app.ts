@@ -18,6 +18,7 @@ import { mastodonRoutes } from './mastodon/index.js';
 import { oauthRoutes } from './oauth/index.js';
 import { healthRoutes } from './ops/health.js';
 import { adminOpsRoutes } from './ops/admin.js';
+import { adminDrRoutes } from './ops/admin-dr.js';
 import { OpsEngine, PROBE_HEADER } from '../ops/engine.js';
 import { statusRoutes } from './status/index.js';
 import { streamingRoutes } from './streaming/index.js';
@@ -147,6 +148,7 @@ export async function buildApp(ctx: AppContext, opts: { ops?: OpsEngine } = {}):
   await app.register(streamingRoutes, { ctx, hub });
   await app.register(healthRoutes, { ctx });
   await app.register(adminOpsRoutes, { ctx });
+  await app.register(adminDrRoutes, { ctx });
   await app.register(statusRoutes, { ctx });
   await app.register(oauthRoutes, { ctx });
   await app.register(mastodonRoutes, { ctx });

@@ -11,6 +11,7 @@ import { markerRoutes } from './markers.js';
 import { notificationRoutes } from './notifications.js';
 import { searchRoutes } from './search.js';
 import { tagRoutes } from './tags.js';
+import { archiveRoutes } from './archive.js';
 
 export async function mastodonRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
   for (const routes of [
@@ -24,6 +25,7 @@ export async function mastodonRoutes(app: FastifyInstance, opts: { ctx: AppConte
     notificationRoutes,
     searchRoutes,
     tagRoutes,
+    archiveRoutes,
   ]) {
     await app.register(routes, opts);
   }
