@@ -109,16 +109,17 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     pressureHandler: ((req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {
       const priority = priorityOf(req.method, req.url);
       if (priority === 'exempt' || ops.isProbe(req.headers[PROBE_HEADER])) return undefined;
-      // No sample in the last interval (under-pressure reports Infinity): no evidence of pressure.
-      if (value !== undefined && !Number.isFinite(value)) return undefined;
       if (priority === 'essential') {
-        // Shed last: only above the essential thresholds (the writer's own bound covers a write backlog).
-        const v = value ?? 0;
+        // Shed last: only above the essential limits, whichever of under-pressure's checks fired first (the
+        // writer's own bound covers a write backlog). An unknown delay (Infinity: no timer fired in the interval)
+        // is not counted against essential requests; its size is unknown.
+        const { heapUsed, eventLoopDelay } = app.memoryUsage();
         const over =
-          (type === 'eventLoopDelay' && p.essential.maxEventLoopDelayMs > 0 && v > p.essential.maxEventLoopDelayMs) ||
-          (type === 'heapUsedBytes' && v > essentialHeap);
+          (p.essential.maxEventLoopDelayMs > 0 && Number.isFinite(eventLoopDelay) && eventLoopDelay > p.essential.maxEventLoopDelayMs) ||
+          heapUsed > essentialHeap;
         if (!over) return undefined;
       }
+      // Deferrable: any pressure under-pressure reports, Infinity included (the loop was blocked throughout).
       return refused(req, reply, type, value, priority);
     }) as unknown as (req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => void,
   });

@@ -89,7 +89,9 @@ describe('admin API', () => {
   });
 
   it('answers bad input with Mastodon errors, never a 500, and changes nothing', async () => {
-    const before = server.ops.listIncidents().length;
+    // Operators' incidents only: detection may open an automatic one meanwhile on a busy machine.
+    const operators = () => server.ops.listIncidents().filter((i) => i.source === 'operator').length;
+    const before = operators();
     const cases: [string, string, unknown, number][] = [
       ['POST', '/incidents', {}, 400],
       ['POST', '/incidents', { title: '' }, 422],
@@ -116,7 +118,7 @@ describe('admin API', () => {
       expect({ method, path, body, status: r.status }).toEqual({ method, path, body, status });
       expect(typeof r.json.error).toBe('string');
     }
-    expect(server.ops.listIncidents().length).toBe(before);
+    expect(operators()).toBe(before);
   });
 
   it('opens, updates and resolves an incident: on the page at once, alerted, signed, stored', async () => {
