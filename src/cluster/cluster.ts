@@ -411,6 +411,29 @@ async function roleOf(m: MemberState, plan: ClusterPlan, view: PatroniClusterVie
   }
 }
 
+/**
+ * Starts a Patroni member of a running cluster again after its process died (what a service manager does on a
+ * real machine): same configuration and log, new PID recorded in the state file. PostgreSQL left running by a
+ * killed Patroni is adopted by the new one; a stopped one is started and rejoins (pg_rewind) as a replica.
+ */
+export function restartPatroniMember(dir: string, name: string): MemberState {
+  const state = readState(dir);
+  if (!state || state.stoppedAt) throw new Error(`no running cluster in ${resolve(dir)}`);
+  const member = state.members.find((m) => m.kind === 'patroni' && m.name === name);
+  if (!member?.config) throw new Error(`no Patroni member ${name} in ${resolve(dir)}`);
+  if (isAlive(member.pid) && ours(member.pid, state.dir)) throw new Error(`Patroni member ${name} is running (PID ${member.pid})`);
+  const root = process.getuid?.() === 0;
+  member.pid = spawnLogged({
+    cmd: 'patroni',
+    args: [member.config],
+    logFile: member.log,
+    asUser: root ? 'postgres' : undefined,
+    env: { PATH: process.env.PATH, HOME: root ? '/var/lib/postgresql' : process.env.HOME, LANG: 'C.UTF-8' },
+  });
+  writeState(state);
+  return member;
+}
+
 export async function clusterStatus(dir: string): Promise<ClusterStatus> {
   const state = readState(dir);
   if (!state) throw new Error(`no cluster in ${resolve(dir)} (no ${STATE_FILE}); start one with "starling cluster up --dir ${dir}"`);

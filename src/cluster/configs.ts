@@ -69,7 +69,7 @@ export function patroniDataDir(plan: ClusterPlan, m: PatroniMember): string {
 /**
  * Patroni: synchronous replication that never acknowledges a commit the
  * standby lacks (synchronous_mode_strict: with no standby left, commits wait
- * rather than run unprotected), tuned to fail over in about the ttl (10 s)
+ * rather than run unprotected), tuned to fail over in about the ttl (8 s)
  * instead of Patroni's default 30 s, and pg_rewind so an old primary rejoins.
  */
 export function patroniConfig(m: PatroniMember, plan: ClusterPlan): string {
@@ -90,10 +90,11 @@ etcd3:
 
 bootstrap:
   dcs:
-    # loop_wait + 2 × retry_timeout must not exceed ttl: 1 + 8 ≤ 10.
-    ttl: 10
+    # loop_wait + 2 × retry_timeout must not exceed ttl: 1 + 6 ≤ 8. The ttl is most of a whole-node failover
+    # (the dead leader's key must expire); 8 s did not cause spurious failovers on a loaded 2-core machine.
+    ttl: 8
     loop_wait: 1
-    retry_timeout: 4
+    retry_timeout: 3
     maximum_lag_on_failover: 1048576
     synchronous_mode: true
     synchronous_mode_strict: true
@@ -109,6 +110,9 @@ bootstrap:
         max_wal_senders: 10
         max_replication_slots: 10
         wal_keep_size: 128MB
+        # A standby whose primary went away (restart, failover: the new primary's slot may not exist yet)
+        # retries after this; the default 5 s kept commits waiting for a synchronous standby 5 s longer.
+        wal_retrieve_retry_interval: 500ms
   initdb:
     - encoding: UTF8
     - locale: C.UTF-8

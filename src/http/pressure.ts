@@ -144,6 +144,7 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     const sample = { utilisation, delayMs: Number.isFinite(delayMs) ? delayMs : Number.MAX_VALUE };
     essential.update(sample);
     deferrable.update(sample);
+    ctx.lifecycle.busy = essential.throttling;
     ctx.metrics.admitted.set({ priority: 'essential' }, essential.fraction);
     ctx.metrics.admitted.set({ priority: 'deferrable' }, essential.throttling ? 0 : deferrable.fraction);
   };

@@ -34,8 +34,12 @@ export interface AppContext {
   /** Wakes the job worker after a commit that queued work, so fan-out starts at once. */
   readonly kickJobs: () => void;
   readonly now: () => Date;
-  /** Set once a graceful shutdown has begun: readiness turns 503 so load balancers move traffic elsewhere. */
-  readonly lifecycle: { draining: boolean };
+  /**
+   * Set once a graceful shutdown has begun: readiness turns 503 so load balancers move traffic elsewhere.
+   * `busy` is set by admission control (http/pressure.ts) while essential requests are being turned away:
+   * background work (the job worker) then yields to the requests people are waiting on.
+   */
+  readonly lifecycle: { draining: boolean; busy?: boolean };
 }
 
 export const nowIso = (ctx: Pick<AppContext, 'now'>) => ctx.now().toISOString();

@@ -88,6 +88,10 @@ export interface JobWorker {
  * With `enabled: false` it never runs by itself (an API-only node), but
  * `drain()` still works, for the CLI.
  */
+/** Under pressure (ctx.lifecycle.busy): jobs claimed per round, and the pause before each round. */
+const BUSY_BATCH = 5;
+const BUSY_PAUSE_MS = 100;
+
 export function startJobWorker(ctx: AppContext, handlers: JobHandlers, opts: { pollMs?: number; batch?: number; enabled?: boolean } = {}): JobWorker {
   const pollMs = opts.pollMs ?? 1000;
   const batch = opts.batch ?? 50;
@@ -99,7 +103,11 @@ export function startJobWorker(ctx: AppContext, handlers: JobHandlers, opts: { p
   async function runOnce(): Promise<number> {
     let done = 0;
     for (;;) {
-      const jobs = await claim(ctx, batch);
+      // While the node turns people's requests away, background work yields: a short pause and a small batch
+      // each time. It never stops (fan-out late is better than never, and the ops engine reports its age).
+      const busy = ctx.lifecycle.busy === true;
+      if (busy) await new Promise((r) => setTimeout(r, BUSY_PAUSE_MS));
+      const jobs = await claim(ctx, busy ? BUSY_BATCH : batch);
       if (jobs.length === 0) return done;
       // The claimed jobs run side by side, so their writes share group commits;
       // they are independent and each is safe to run twice, so order does not matter.

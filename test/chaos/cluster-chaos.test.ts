@@ -4,8 +4,10 @@
  * Starling ×3, HAProxy), a steady posting load through HAProxy with each post
  * retried under its Idempotency-Key until acknowledged, a public stream held
  * through HAProxy that reconnects when closed, and, one at a time: the
- * PostgreSQL primary's whole node (Patroni + postmaster) SIGKILLed; the new
- * primary's Patroni and PostgreSQL frozen with SIGSTOP for 20 s and resumed (no
+ * PostgreSQL primary's postmaster alone SIGKILLed (Patroni restarts it in
+ * place); the PostgreSQL primary's whole node (Patroni + postmaster)
+ * SIGKILLed, then started again (so the next fault meets three members); the
+ * new primary's Patroni and PostgreSQL frozen with SIGSTOP for 20 s and resumed (no
  * split brain: the old primary must not accept a write once another is promoted);
  * an app node SIGKILLed; a NATS member SIGKILLed; an etcd member SIGKILLed.
  * Afterwards every acknowledged post must be there exactly once (none lost, no
@@ -26,7 +28,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { needBinaries } from '../helpers/binaries.js';
 import { createUser, eventually, tempDir, type TestUser } from '../helpers/server.js';
-import { clusterDown, processesUnder, postgresDialectAvailable, type ClusterStatus, type MemberStatus } from '../../src/cluster/cluster.js';
+import { clusterDown, processesUnder, postgresDialectAvailable, restartPatroniMember, type ClusterStatus, type MemberStatus } from '../../src/cluster/cluster.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -223,22 +225,42 @@ describe.skipIf(skip)('chaos: cluster under posting load', () => {
       if (pid) process.kill(pid, 'SIGKILL');
     };
 
+    // The primary once the last failover is over, with a synchronous standby in place: in synchronous mode
+    // Patroni promotes only the sync standby, so without one a fault would (rightly) get no failover.
+    const healthyLeader = () =>
+      eventually(async () => {
+        const st = await status();
+        const pg = st.members.filter((m) => m.kind === 'patroni' && m.alive && m.postgresAlive);
+        return pg.some((m) => m.role === 'sync_standby') ? pg.find((m) => m.role === 'leader') : undefined;
+      }, 60_000);
+
     try {
       await settle();
-      await scenario('PostgreSQL primary node (Patroni + postmaster) SIGKILL', (s) => {
-        const leader = s.members.find((m) => m.kind === 'patroni' && m.role === 'leader')!;
-        sigkill(leader.pid);
+      await scenario('PostgreSQL primary postmaster SIGKILL (Patroni stays)', async () => {
+        // Only the postmaster: its backends notice it is gone and exit, and the leader's Patroni, still holding
+        // the leader key, starts PostgreSQL again in place (crash recovery) rather than failing over.
+        const leader = await healthyLeader();
         sigkill(leader.postgresPid);
         return leader;
       });
+      let deadNode = '';
+      await scenario('PostgreSQL primary node (Patroni + postmaster) SIGKILL', async () => {
+        const leader = await healthyLeader();
+        sigkill(leader.pid);
+        sigkill(leader.postgresPid);
+        deadNode = leader.name;
+        return leader;
+      });
+      // The dead node comes back, as a service manager would bring it, and rejoins as a replica: the freeze
+      // below must meet three members. With one already gone, freezing the primary leaves no standby to confirm
+      // commits, and strict synchronous mode then (rightly) acknowledges none until the frozen one resumes.
+      restartPatroniMember(dir, deadNode);
+      await eventually(async () => {
+        const pg = (await status()).members.filter((m) => m.kind === 'patroni' && m.alive && m.postgresAlive);
+        return pg.length === 3 && pg.some((m) => m.role === 'leader') && pg.some((m) => m.role === 'sync_standby') && pg.every((m) => ['leader', 'sync_standby', 'replica'].includes(m.role));
+      }, 120_000);
       await scenario('PostgreSQL primary frozen (SIGSTOP Patroni + PostgreSQL) 20 s, then resumed', async () => {
-        // The previous scenario's failover must be over, with a synchronous standby in place: in synchronous
-        // mode Patroni promotes only the sync standby, so without one the freeze would (rightly) get no failover.
-        const leader = await eventually(async () => {
-          const st = await status();
-          const pg = st.members.filter((m) => m.kind === 'patroni' && m.alive && m.postgresAlive);
-          return pg.some((m) => m.role === 'sync_standby') ? pg.find((m) => m.role === 'leader') : undefined;
-        }, 60_000);
+        const leader = await healthyLeader();
         const frozen = [...processTree(leader.pid), ...(leader.postgresPid ? processTree(leader.postgresPid) : [])];
         for (const pid of frozen) process.kill(pid, 'SIGSTOP');
         try {

@@ -29,7 +29,7 @@ const plan: ClusterPlan = {
 describe('cluster configuration', () => {
   it('Patroni: strict synchronous replication, fast failover, pg_rewind, every etcd member', () => {
     const y = patroniConfig(plan.patroni[0], plan);
-    for (const line of ['ttl: 10', 'loop_wait: 1', 'retry_timeout: 4', 'synchronous_mode: true', 'synchronous_mode_strict: true', 'use_pg_rewind: true', 'use_slots: true', "wal_log_hints: 'on'", 'listen: 127.0.0.1:5433', 'listen: 127.0.0.1:8009']) {
+    for (const line of ['ttl: 8', 'loop_wait: 1', 'retry_timeout: 3', 'wal_retrieve_retry_interval: 500ms', 'synchronous_mode: true', 'synchronous_mode_strict: true', 'use_pg_rewind: true', 'use_slots: true', "wal_log_hints: 'on'", 'listen: 127.0.0.1:5433', 'listen: 127.0.0.1:8009']) {
       expect(y).toContain(line);
     }
     expect(y).toContain('hosts: 127.0.0.1:2389,127.0.0.1:2399,127.0.0.1:2409');
