@@ -57,6 +57,8 @@ export function etcdArgs(m: EtcdMember, plan: ClusterPlan): string[] {
     '--heartbeat-interval', '100',
     '--election-timeout', '1000',
     '--logger', 'zap',
+    // Patroni talks to etcd's v2 API (see patroniConfig: its compare-and-swap on the leader key).
+    '--enable-v2=true',
   ];
 }
 
@@ -85,7 +87,10 @@ restapi:
   listen: ${h}:${m.restPort}
   connect_address: ${h}:${m.restPort}
 
-etcd3:
+# etcd's v2 API, not etcd3: Patroni 3.0.2 (Debian 12) renews the leader key on v2 with a compare-and-swap on its
+# own name, but on etcd3 unconditionally, so a primary frozen past the ttl took the key back from the new leader
+# when it resumed (a split brain, seen in the chaos suite; fixed upstream in Patroni 3.0.3, PR #2689).
+etcd:
   hosts: ${etcdHosts(plan).join(',')}
 
 bootstrap:
