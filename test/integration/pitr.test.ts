@@ -179,6 +179,13 @@ describe.skipIf(skip)('point-in-time recovery on PostgreSQL', () => {
     expect(statuses.map((s) => s.id).sort()).toEqual([...early, ...late].sort());
     for (const id of after) expect(statuses.map((s) => s.id)).not.toContain(id);
 
+    // A time the archive does not reach: PostgreSQL's reason on one line, and no server left running.
+    const future = await starling('pg', 'restore', '--to-time', '2099-01-01T00:00:00Z', '--base', base.path, '--wal', join(work, 'wal'), '--into', join(work, 'future'));
+    expect(future.code).not.toBe(0);
+    expect(future.stderr.trim().split('\n')).toHaveLength(1);
+    expect(future.stderr).toMatch(/recovery ended before configured recovery target was reached/);
+    expect(existsSync(join(work, 'future', 'data', 'postmaster.pid'))).toBe(false);
+
     // The old cluster was not touched: still truncated, still on its own port.
     const old = postgres(pg!.urlFor('starling_pitr'), { max: 1, onnotice: () => {} });
     try {
