@@ -340,9 +340,8 @@ export async function pitrRestore(opts: PitrRestoreOptions): Promise<PitrRestore
       break;
     }
     const url = `postgres://${encodeURIComponent(base.manifest.source.user)}@127.0.0.1:${started.port}/${encodeURIComponent(base.manifest.source.database)}`;
-    // Our own connection: as the bootstrap superuser over the socket would need a password on some setups, so use the URL
-    // (same pg_hba as the source): the operator's credentials work as before.
-    await waitPromoted(url, started.pid, logFile, Date.now() + timeout * 1000);
+    // Watched without logging in: the source's users and pg_hba came along in the copy, and we have no password.
+    await waitPromoted(data, started.port, started.pid, logFile, Date.now() + timeout * 1000);
     const recovered = Date.now();
     const log = await readFile(logFile, 'utf8');
     const segments = (log.match(/restored log file "[0-9A-F]{24}" from archive/g) ?? []).length;
@@ -398,21 +397,20 @@ async function postmasterPid(data: string): Promise<number | null> {
   return Number.isInteger(pid) && pid > 0 ? pid : null;
 }
 
-/** Waits until the server has left recovery (target reached, promoted); fails with the log's reason if it dies first. */
-async function waitPromoted(url: string, pid: number, logFile: string, deadline: number): Promise<void> {
+/**
+ * Waits until the server has left recovery (target reached, promoted: pg_control says `in production`) and
+ * accepts connections (pg_isready); fails with the log's reason if it dies first. Neither needs a login.
+ */
+async function waitPromoted(data: string, port: number, pid: number, logFile: string, deadline: number): Promise<void> {
   for (;;) {
     if (!alive(pid)) {
       const log = await readFile(logFile, 'utf8').catch(() => '');
       throw new BackupError(`recovery failed: ${reasonIn(log)} (log: ${logFile})`);
     }
-    const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
-    try {
-      const [row] = await sql<{ r: boolean }[]>`SELECT pg_is_in_recovery() AS r`;
-      if (row && !row.r) return;
-    } catch {
-      /* starting up or replaying: try again */
-    } finally {
-      await sql.end({ timeout: 1 }).catch(() => {});
+    const control = await run(binary('pg_controldata'), [data], { env: { ...process.env, LC_ALL: 'C' } }).then((r) => r.stdout, () => '');
+    if (/^Database cluster state:\s+in production/m.test(control)) {
+      const ready = await run(binary('pg_isready'), ['-q', '-h', '127.0.0.1', '-p', String(port), '-t', '2']).then(() => true, () => false);
+      if (ready) return;
     }
     if (Date.now() > deadline) throw new BackupError(`recovery did not finish in time (log: ${logFile})`);
     await new Promise((r) => setTimeout(r, 200));
