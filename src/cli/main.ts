@@ -16,6 +16,7 @@ import { incidentCommand, INCIDENT_USAGE } from './incident.js';
 import { buildRules } from '../ops/rules.js';
 import { clusterCommand, CLUSTER_USAGE } from './cluster.js';
 import { BACKUP_USAGE, backupCommand, verifyBackupCommand, restoreCommand, drillCommand } from './backup.js';
+import { PG_USAGE, pgCommand } from './pitr.js';
 
 const USAGE = `Usage: starling <command> [options]
 
@@ -46,7 +47,7 @@ Commands:
                         fresh, else the database, else the snapshot however old (works with the database
                         down), else a page that says the status is unknown
   maintenance on|off    Force read-only mode (writes get 503, reads go on) or end it [--reason TEXT]
-${INCIDENT_USAGE}${CLUSTER_USAGE}${BACKUP_USAGE}  help                  Show this text
+${INCIDENT_USAGE}${CLUSTER_USAGE}${BACKUP_USAGE}${PG_USAGE}  help                  Show this text
 `;
 
 const COMMON = {
@@ -125,6 +126,8 @@ export async function main(argv: string[]): Promise<number | void> {
       return restoreCommand(rest);
     case 'drill':
       return drillCommand(rest);
+    case 'pg':
+      return pgCommand(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -26,6 +26,7 @@ import {
   patroniConfig,
   patroniDataDir,
   type ClusterPlan,
+  walArchiveDir,
 } from './configs.js';
 import { freePorts, isAlive, portOpen, sleep, spawnLogged, stopPid, waitFor } from './processes.js';
 
@@ -269,6 +270,7 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterStatus> {
     });
 
     await step(2, `PostgreSQL + Patroni ×${plan.patroni.length} (synchronous replication)`, async () => {
+      mkdirSync(walArchiveDir(plan), { recursive: true, mode: 0o700 });
       for (const p of plan.patroni) {
         const home = join(dir, 'patroni', p.name);
         mkdirSync(home, { recursive: true, mode: 0o700 });

@@ -74,6 +74,9 @@ export function patroniDataDir(plan: ClusterPlan, m: PatroniMember): string {
  * rather than run unprotected), tuned to fail over in about the ttl (8 s)
  * instead of Patroni's default 30 s, and pg_rewind so an old primary rejoins.
  */
+/** The cluster's WAL archive (under patroni/, so it is the postgres user's like the members' folders). */
+export const walArchiveDir = (plan: ClusterPlan) => join(plan.dir, 'patroni', 'wal-archive');
+
 export function patroniConfig(m: PatroniMember, plan: ClusterPlan): string {
   const h = plan.host;
   const home = join(plan.dir, 'patroni', m.name);
@@ -118,6 +121,10 @@ bootstrap:
         # A standby whose primary went away (restart, failover: the new primary's slot may not exist yet)
         # retries after this; the default 5 s kept commits waiting for a synchronous standby 5 s longer.
         wal_retrieve_retry_interval: 500ms
+        # WAL archiving for point-in-time recovery (starling pg base-backup / pg restore, docs/OPERATIONS.md):
+        # whichever member is primary copies each finished segment into one archive, never overwriting one.
+        archive_mode: 'on'
+        archive_command: ${q(`test ! -f '${walArchiveDir(plan)}/%f' && cp %p '${walArchiveDir(plan)}/%f'`)}
   initdb:
     - encoding: UTF8
     - locale: C.UTF-8

@@ -82,7 +82,11 @@ async function waitReady(url: string, proc: ChildProcess, log: () => string, tim
   }
 }
 
-export async function startTempPostgres(): Promise<TempPostgres> {
+/**
+ * `settings` replace or add server settings (e.g. WAL archiving for the point-in-time recovery test, which also
+ * needs full_page_writes back on for pg_basebackup). `dir`: the temporary folder (owned by postgres when root).
+ */
+export async function startTempPostgres(opts: { settings?: Record<string, string> } = {}): Promise<TempPostgres & { dir: string }> {
   const missing = postgresMissing();
   if (missing) throw new Error(`cannot start PostgreSQL: ${missing}`);
   const dir = mkdtempSync(join(tmpdir(), 'starling-pg-'));
@@ -99,13 +103,14 @@ export async function startTempPostgres(): Promise<TempPostgres> {
     // A port found free can be taken before postgres binds it (other helpers share this machine): try a few.
     for (let attempt = 0; ; attempt++) {
       const port = await freePort();
-      const [bin, args] = pgCommand('postgres', [
-        '-D', data, '-p', String(port), '-k', dir,
-        '-c', 'listen_addresses=127.0.0.1',
-        '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
-        '-c', 'max_connections=300', '-c', 'shared_buffers=64MB',
-        '-c', 'log_min_messages=warning', '-c', 'logging_collector=off',
-      ]);
+      const settings: Record<string, string> = {
+        listen_addresses: '127.0.0.1',
+        fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off',
+        max_connections: '300', shared_buffers: '64MB',
+        log_min_messages: 'warning', logging_collector: 'off',
+        ...opts.settings,
+      };
+      const [bin, args] = pgCommand('postgres', ['-D', data, '-p', String(port), '-k', dir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])]);
       let log = '';
       const p = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
       p.stderr!.on('data', (d) => (log = (log + d).slice(-4000)));
@@ -120,6 +125,7 @@ export async function startTempPostgres(): Promise<TempPostgres> {
       proc = p;
       const exited = new Promise<void>((r) => (p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r())));
       return {
+        dir,
         url,
         port,
         pid: p.pid!,

@@ -16,7 +16,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { chmodSync } from 'node:fs';
+import { chmodSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
@@ -139,6 +139,8 @@ describe.skipIf(skip)('starling cluster', () => {
       }
     }, 60_000);
     expect(count.n).toBe(50);
+    // WAL archiving follows the primary: the new one archives its timeline's history file into the cluster's archive.
+    await eventually(async () => readdirSync(join(dir, 'patroni', 'wal-archive')).some((f) => f.endsWith('.history')), 60_000);
 
     // The app writes again through the load balancer (on PostgreSQL: through the new primary), one post whatever the retries.
     const posted = await eventually(async () => {

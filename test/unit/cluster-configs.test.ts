@@ -33,6 +33,9 @@ describe('cluster configuration', () => {
       expect(y).toContain(line);
     }
     expect(y).toContain('hosts: 127.0.0.1:2389,127.0.0.1:2399,127.0.0.1:2409');
+    // WAL archiving (point-in-time recovery): into the cluster's archive, never overwriting a segment.
+    expect(y).toContain("archive_mode: 'on'");
+    expect(y).toContain(`archive_command: "test ! -f '/srv/cluster/patroni/wal-archive/%f' && cp %p '/srv/cluster/patroni/wal-archive/%f'"`);
   });
 
   it('the app: a multi-host URL to every member that only accepts a primary, and every NATS member', () => {
