@@ -21,7 +21,7 @@ describe('job worker while the node is busy', () => {
 
     server.ctx.lifecycle.busy = true;
     try {
-      const posts = [];
+      const posts: { id: string }[] = [];
       for (let i = 0; i < 8; i++) posts.push(await author.client.v1.statuses.create({ status: `while busy ${i}` }));
       // Every follower gets every post, with the worker yielding all along.
       await eventually(async () => {
