@@ -335,7 +335,11 @@ export async function pitrRestore(opts: PitrRestoreOptions): Promise<PitrRestore
         throw new BackupError(`the restored server did not start: ${reasonIn(log) || lastLines((err as { stderr?: string }).stderr || (err as Error).message)} (log: ${logFile})`);
       }
       const pid = await postmasterPid(data);
-      if (!pid) throw new BackupError(`the restored server started but wrote no postmaster.pid (log: ${logFile})`);
+      if (!pid) {
+        // pg_ctl saw it start, and it has already stopped (e.g. recovery ended before the target): say why.
+        const log = await readFile(logFile, 'utf8').catch(() => '');
+        throw new BackupError(`the restored server did not start: ${reasonIn(log) || 'it stopped at once'} (log: ${logFile})`);
+      }
       started = { pid, port };
       break;
     }

@@ -104,7 +104,7 @@ describe.skipIf(skip)('starling cluster', () => {
     }
 
     // Acknowledged commits before the failover (synchronous: each is on the standby too).
-    const sql = postgres(status.endpoints.superuserViaHaproxy, { max: 1, connect_timeout: 3, idle_timeout: 1, onnotice: () => {} });
+    const sql = postgres(status.endpoints.superuserViaHaproxy, { max: 1, connect_timeout: 3, idle_timeout: 1, onnotice: () => {}, fetch_types: false });
     try {
       await sql`CREATE TABLE acked (n int PRIMARY KEY)`;
       for (let n = 0; n < 50; n++) await sql`INSERT INTO acked VALUES (${n})`;
@@ -127,7 +127,7 @@ describe.skipIf(skip)('starling cluster', () => {
 
     // Writes succeed again through HAProxy (which follows Patroni's /primary), and nothing acknowledged was lost.
     const count = await eventually(async () => {
-      const s2 = postgres(after.endpoints.superuserViaHaproxy, { max: 1, connect_timeout: 3, idle_timeout: 1, onnotice: () => {} });
+      const s2 = postgres(after.endpoints.superuserViaHaproxy, { max: 1, connect_timeout: 3, idle_timeout: 1, onnotice: () => {}, fetch_types: false });
       try {
         await s2`SET statement_timeout = 3000`;
         await s2`INSERT INTO acked VALUES (1000)`;
