@@ -20,31 +20,24 @@
  * does not touch the app's data; useful only to check the harness itself).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import WebSocket from 'ws';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { needBinaries } from '../helpers/binaries.js';
+import { CLUSTER_BINARIES, clusterCli, tearDownCluster } from '../helpers/cluster.js';
 import { createUser, eventually, tempDir, type TestUser } from '../helpers/server.js';
-import { clusterDown, processesUnder, postgresDialectAvailable, restartPatroniMember, type ClusterStatus, type MemberStatus } from '../../src/cluster/cluster.js';
+import { postgresDialectAvailable, restartPatroniMember, type ClusterStatus, type MemberStatus } from '../../src/cluster/cluster.js';
 
-const run = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '../..');
 const appDb = process.env.STARLING_CHAOS_APP_DB === 'sqlite' ? 'sqlite' : 'postgres';
 const gate = appDb === 'postgres' && !postgresDialectAvailable() ? 'the PostgreSQL dialect is not in this build yet (config databaseUrl / STARLING_DATABASE_URL)' : null;
 if (gate) console.warn(`skipping the cluster chaos suite: ${gate}`);
-const skip = gate ?? needBinaries(['etcd', 'patroni', 'nats-server', 'haproxy', '/usr/lib/postgresql/15/bin/postgres', 'setpriv']);
+const skip = gate ?? needBinaries(CLUSTER_BINARIES);
 
-async function cli(...args: string[]): Promise<string> {
-  // No rate limit on the app nodes: four clients post and then read back thousands of statuses. No load
-  // shedding either: thirteen processes share two cores here, and nodes starved of CPU would (rightly) shed,
-  // which is docs/RELIABILITY.md's subject, not this test's (durability across failures).
-  const env = { ...process.env, STARLING_RATE_LIMIT_MAX: '0', STARLING_PRESSURE_ENABLED: '0' };
-  const { stdout } = await run(process.execPath, [join(ROOT, 'bin/starling.js'), 'cluster', ...args], { cwd: ROOT, env, maxBuffer: 10 * 1024 * 1024 });
-  return stdout;
-}
+// No rate limit on the app nodes: four clients post and then read back thousands of statuses. No load
+// shedding either: thirteen processes share two cores here, and nodes starved of CPU would (rightly) shed,
+// which is docs/RELIABILITY.md's subject, not this test's (durability across failures).
+const cli = (...args: string[]) => clusterCli(args, { STARLING_RATE_LIMIT_MAX: '0', STARLING_PRESSURE_ENABLED: '0' });
 
 interface Acked {
   key: string;
@@ -182,15 +175,8 @@ describe.skipIf(skip)('chaos: cluster under posting load', () => {
           console.log(`--- ${f}\n${lines.slice(-15).join('\n')}`);
         }
       }
-      if (started) await clusterDown(dir, () => {}).catch(() => {});
+      await tearDownCluster(dir, started);
     } finally {
-      for (const p of processesUnder(dir)) {
-        try {
-          process.kill(p.pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
       tmp?.remove();
     }
   }, 120_000);

@@ -15,27 +15,20 @@
  * HAProxy must succeed after it (retried under one Idempotency-Key).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { chmodSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import postgres from 'postgres';
 import WebSocket from 'ws';
 import { needBinaries } from '../helpers/binaries.js';
+import { CLUSTER_BINARIES, clusterCli, tearDownCluster } from '../helpers/cluster.js';
 import { createUser, eventually, tempDir } from '../helpers/server.js';
-import { clusterDown, processesUnder, postgresDialectAvailable, type ClusterStatus } from '../../src/cluster/cluster.js';
+import { processesUnder, postgresDialectAvailable, type ClusterStatus } from '../../src/cluster/cluster.js';
 
-const run = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '../..');
 const appDb = postgresDialectAvailable() ? 'postgres' : 'sqlite';
-const skip = needBinaries(['etcd', 'patroni', 'nats-server', 'haproxy', '/usr/lib/postgresql/15/bin/postgres', 'setpriv']);
+const skip = needBinaries(CLUSTER_BINARIES);
 
-async function cli(...args: string[]): Promise<string> {
-  // No load shedding on the app nodes: a dozen processes share two cores here (see test/chaos/cluster-chaos.test.ts).
-  const env = { ...process.env, STARLING_PRESSURE_ENABLED: '0' };
-  const { stdout } = await run(process.execPath, [join(ROOT, 'bin/starling.js'), 'cluster', ...args], { cwd: ROOT, env, maxBuffer: 10 * 1024 * 1024 });
-  return stdout;
-}
+// No load shedding on the app nodes: a dozen processes share two cores here (see test/chaos/cluster-chaos.test.ts).
+const cli = (...args: string[]) => clusterCli(args, { STARLING_PRESSURE_ENABLED: '0' });
 
 describe.skipIf(skip)('starling cluster', () => {
   // Made when the suite runs (not when it is collected and skipped), removed after it.
@@ -52,16 +45,9 @@ describe.skipIf(skip)('starling cluster', () => {
   afterAll(async () => {
     if (!dir) return;
     try {
-      if (started) await clusterDown(dir, () => {}).catch(() => {});
-    } finally {
       // Whatever happened, nothing started from this folder may outlive the test (by PID).
-      for (const p of processesUnder(dir)) {
-        try {
-          process.kill(p.pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
+      await tearDownCluster(dir, started);
+    } finally {
       tmp?.remove();
     }
   }, 90_000);
