@@ -6,7 +6,6 @@
  */
 import SQLite from 'better-sqlite3';
 import postgres from 'postgres';
-import { PostgresJSDialect } from 'kysely-postgres-js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
@@ -27,6 +26,7 @@ import {
 import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
 import { isConnectionLost } from './errors.js';
+import { StarlingPostgresDialect } from './postgres-driver.js';
 
 export type Db = Kysely<Database>;
 export type DialectName = 'sqlite' | 'postgres';
@@ -199,8 +199,7 @@ export function openPostgres(url: string, observe?: QueryObserver, opts: Postgre
     onnotice: () => {},
   });
   const db = new Kysely<Database>({
-    // A factory: the dialect takes a plain object only from one (it checks instances for being postgres.js's function).
-    dialect: new PostgresJSDialect({ postgres: () => forKysely(client, (opts.connectTimeoutSeconds ?? 5) * 2000) }),
+    dialect: new StarlingPostgresDialect(client, (opts.connectTimeoutSeconds ?? 5) * 2000),
     plugins: [new IntegerResultsPlugin()],
     log: observe ? (e) => observe({ ok: e.level === 'query', ms: e.queryDurationMillis, sql: e.query.sql }) : undefined,
   });
@@ -217,81 +216,6 @@ export function openPostgres(url: string, observe?: QueryObserver, opts: Postgre
       await db.destroy();
     },
   };
-}
-
-/**
- * postgres.js as the dialect sees it, with two repairs:
- *
- * - A connection that died while reserved (the primary crashed, was shut
- *   down, a failover) must not be released: postgres.js 3.4 then puts the
- *   closed connection back among the open ones, and the next query on it
- *   throws inside a timer (`socket.write` of null), which ends the process.
- *   It has already moved the connection to its closed list, from which it
- *   reconnects on demand. Nothing more is sent on such a connection either
- *   (Kysely's ROLLBACK after the error): it fails at once, as it would.
- * - PostgreSQL text cannot hold U+0000 (SQLite's can): a parameter holding it
- *   fails the whole statement with 22021, a 500 for what is only odd input (a
- *   search for "\u0000"). Such characters become U+FFFD, the replacement
- *   character, as a decoder does with what it cannot represent. Only strings
- *   that contain one are copied.
- */
-function forKysely(client: postgres.Sql, acquireTimeoutMs: number) {
-  const clean = (params: unknown[] | undefined) =>
-    params?.some((p) => typeof p === 'string' && p.includes('\0')) ? params.map((p) => (typeof p === 'string' ? p.replaceAll('\0', '\uFFFD') : p)) : params;
-  return {
-    end: () => client.end({ timeout: 5 }),
-    reserve: async () => {
-      const reserved = await reserveWithin(client, acquireTimeoutMs);
-      let lost: unknown = null;
-      return {
-        release: () => {
-          if (!lost) reserved.release();
-        },
-        unsafe: (query: string, params?: unknown[], options?: unknown) => {
-          if (lost) return Object.assign(Promise.reject(lost), { cursor: undefined });
-          const pending = reserved.unsafe(query, clean(params) as postgres.ParameterOrJSON<never>[], options as postgres.UnsafeQueryOptions);
-          const noteLoss = (err: unknown) => {
-            if (isConnectionLost(err)) lost = err;
-            throw err;
-          };
-          // A thenable rather than `pending.catch(…)`: postgres.js runs a query when it is first awaited, and a
-          // cursor (Kysely's stream()) must be asked for before that.
-          return {
-            then: (ok?: (v: unknown) => unknown, ko?: (e: unknown) => unknown) => pending.then(undefined, noteLoss).then(ok, ko),
-            cursor: (rows?: number) => pending.cursor(rows ?? 1),
-          } as unknown as typeof pending;
-        },
-      };
-    },
-  };
-}
-
-/**
- * `reserve()`, bounded. In postgres.js 3.4 a reserve waiting for a new
- * connection is forgotten when that connection dies while it starts up (during
- * its array-type query): the promise never settles, and the request or write
- * waiting on it would hang for ever. After the timeout it fails as a connect
- * timeout (the writer retries it); a connection that arrives later is released.
- */
-function reserveWithin(client: postgres.Sql, ms: number): Promise<postgres.ReservedSql> {
-  return new Promise((resolve, reject) => {
-    let late = false;
-    const timer = setTimeout(() => {
-      late = true;
-      reject(Object.assign(new Error(`no database connection within ${ms} ms`), { code: 'CONNECT_TIMEOUT' }));
-    }, ms);
-    client.reserve().then(
-      (r) => {
-        clearTimeout(timer);
-        if (late) r.release();
-        else resolve(r);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
 }
 
 /**

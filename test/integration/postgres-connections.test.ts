@@ -10,6 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
+import { sql } from 'kysely';
 import { createServer } from 'node:net';
 import { openPostgres } from '../../src/store/db.js';
 import { createUser, onPostgres, startTestServer, type TestServer, type TestUser } from '../helpers/server.js';
@@ -91,6 +92,33 @@ describe.runIf(onPostgres)('PostgreSQL connections lost under load', () => {
     }
     expect(statuses.at(-1)).toBe(200);
     expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
+  });
+
+  it('fails a transaction whose connection was cut between its statements, and serves the one waiting for it', async () => {
+    // postgres.js 3.4 reconnects a closed connection for the next request waiting for one even while a
+    // reservation still points at it: the reservation's next statement then went into the new connection's
+    // start-up and resolved empty (a valid token found nowhere: a 401 while the database blinked), and later
+    // answers shifted by one. src/store/postgres-driver.ts watches the pinned connection and fails instead.
+    const opened = openPostgres(server.ctx.config.databaseUrl!, undefined, { max: 1 });
+    let waiting: Promise<{ username: string } | undefined> | undefined;
+    try {
+      const outcome = opened.db.transaction().execute(async (trx) => {
+        const { rows } = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx);
+        // Someone else waits for the only connection, held by this transaction.
+        waiting = opened.db.selectFrom('accounts').select('username').where('id', '=', user.id).executeTakeFirst();
+        await admin`SELECT pg_terminate_backend(${rows[0].pid})`;
+        // The waiting query gets the connection once postgres.js has seen it close and reconnected it.
+        await waiting;
+        return trx.selectFrom('accounts').select('username').where('id', '=', user.id).executeTakeFirst();
+      });
+      await expect(outcome).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' });
+      expect((await waiting)?.username).toBe('cutover');
+      // The pool goes on: a new transaction works.
+      const again = await opened.db.transaction().execute((trx) => trx.selectFrom('accounts').select('username').where('id', '=', user.id).executeTakeFirst());
+      expect(again?.username).toBe('cutover');
+    } finally {
+      await opened.close();
+    }
   });
 
   it('finds the server among several hosts in the URL, past one that refuses connections', async () => {
