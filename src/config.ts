@@ -127,6 +127,8 @@ const Schema = z.object({
           /** Admission (http/admission.ts): above this event-loop utilisation (0–1) or delay, fewer deferrable requests are let in. */
           targetUtilisation: z.coerce.number().min(0.05).max(1).default(0.6),
           targetDelayMs: z.coerce.number().min(0).default(40),
+          /** A request read behind others in the same turn of the event loop is refused once the turn is older than this (ms; 0: never). */
+          maxWaitMs: z.coerce.number().min(0).default(10),
           /** 0: 85% of the heap limit. */
           maxHeapUsedBytes: z.coerce.number().min(0).default(0),
           /** Writes waiting for a group commit. */
@@ -140,6 +142,8 @@ const Schema = z.object({
           /** Admission: above this utilisation or delay, fewer essential requests are let in (and no deferrable one). */
           targetUtilisation: z.coerce.number().min(0.05).max(1).default(0.8),
           targetDelayMs: z.coerce.number().min(0).default(60),
+          /** As for deferrable requests, with a longer bound. */
+          maxWaitMs: z.coerce.number().min(0).default(25),
           /** 0: 95% of the heap limit. */
           maxHeapUsedBytes: z.coerce.number().min(0).default(0),
         })
@@ -229,6 +233,17 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): Record<string, un
   return out;
 }
 
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const old = out[key];
+    out[key] = isPlainObject(old) && isPlainObject(value) ? deepMerge(old, value) : value;
+  }
+  return out;
+}
+
 export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Record<string, unknown> } = {}): Config {
   const env = opts.env ?? process.env;
   const file = opts.file ?? env.STARLING_CONFIG ?? (existsSync('starling.json') ? 'starling.json' : undefined);
@@ -240,7 +255,8 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
       throw new Error(`cannot read config file ${file}: ${(err as Error).message}`);
     }
   }
-  const merged = { ...fromFile, ...readEnv(env), ...stripUndefined(opts.overrides ?? {}) };
+  // Deep: an environment variable sets one key of a section (STARLING_PRESSURE_ENABLED) without dropping the file's others.
+  const merged = deepMerge(deepMerge(fromFile, readEnv(env)), stripUndefined(opts.overrides ?? {}));
   const parsed = Schema.safeParse(merged);
   if (!parsed.success) {
     throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);

@@ -8,6 +8,9 @@
  *   - hard limits: above the deferrable thresholds (event-loop delay, heap,
  *     writes waiting for a group commit) every deferrable request gets a fast
  *     503 + Retry-After; essential ones only above the higher essential ones;
+ *   - waiting (http/admission.ts TurnAge): a request read behind others in
+ *     the same turn of the event loop is refused once that turn is older than
+ *     its class's bound, so no admitted request waits long behind a crowd;
  *   - admission (http/admission.ts): below those limits, each class is let in
  *     by a fraction that follows event-loop utilisation, deferrable at a lower
  *     target than essential, and no deferrable request at all while essential
@@ -21,7 +24,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import underPressure from '@fastify/under-pressure';
 import { getHeapStatistics } from 'node:v8';
 import { performance } from 'node:perf_hooks';
-import { Admission } from './admission.js';
+import { Admission, TurnAge } from './admission.js';
 import { ERRORS } from '../domain/errors.js';
 import type { AppContext } from '../services/context.js';
 import type { OpsEngine } from '../ops/engine.js';
@@ -149,9 +152,13 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     ctx.metrics.admitted.set({ priority: 'deferrable' }, essential.throttling ? 0 : deferrable.fraction);
   };
 
+  const turn = new TurnAge();
   app.addHook('onRequest', async (req, reply) => {
     const priority = priorityOf(req.method, req.url);
     if (priority === 'exempt' || ops.isProbe(req.headers[PROBE_HEADER])) return;
+    const waited = turn.age();
+    const maxWait = p[priority].maxWaitMs;
+    if (maxWait > 0 && waited > maxWait) return reply.send(refused(req, reply, 'queue', waited, priority));
     if (priority === 'essential') {
       if (!essential.admit()) return reply.send(refused(req, reply, 'admission', essential.fraction, priority));
       return;
