@@ -61,7 +61,7 @@ const Schema = z.object({
         .default({ availability: 0.999, latency: 0.99, latencyThresholdMs: 500, periodDays: 30 }),
       /** When set, a complete static copy of the status page is written here whenever it changes. */
       statusPublishDir: z.string().optional(),
-      /** PostgreSQL mode: how often the ops leader election (ops/leader.ts) takes or checks its advisory lock. */
+      /** How often the ops leader election (ops/leader.ts) tries or checks its lock (PostgreSQL advisory lock, or SQLite file lock). */
       leaderCheckSeconds: z.coerce.number().min(0.05).default(2),
     })
     .default({

@@ -184,6 +184,8 @@ export class OpsEngine implements StatusSource {
   private readonly leader: LeaderElection | undefined;
   /** What the leader last wrote, as read by this node while it follows. */
   private followed: StatusPageData | null = null;
+  /** Set on becoming leader: the first round restores from the database before it probes. */
+  private takingOver = false;
 
   constructor(ctx: AppContext, opts: OpsEngineOptions = {}) {
     this.ctx = ctx;
@@ -249,6 +251,7 @@ export class OpsEngine implements StatusSource {
    * "operational". The trackers were never observed by this node, so restore() takes the stored states.
    */
   private takeOver(): void {
+    this.takingOver = true;
     this.followed = null;
     this.restored = false;
     this.latencySeries.clear();
@@ -323,6 +326,11 @@ export class OpsEngine implements StatusSource {
   // ---- one round -----------------------------------------------------------------------------
 
   private async tick(): Promise<void> {
+    if (this.takingOver) {
+      this.takingOver = false;
+      // Before any probe observes a component, or restore() would keep "operational" over the stored state.
+      await withDeadline(this.restore(), 2000, 'restoring ops state').catch((err) => this.ctx.log.warn({ err }, 'ops state not restored on takeover; will retry'));
+    }
     const outcomes = await runAllProbes(this.env, this.canary);
     if (this.stopped) return;
     const now = this.clock();

@@ -2,9 +2,12 @@
  * Which node runs the ops engine (probes, incident detection, alerts): one per
  * cluster, so a cluster of N nodes opens one incident per outage, not N.
  *
- * - **Embedded SQLite**: one node per database file (a cluster on one SQLite
- *   file is a test setup, with every node on the same machine): it always
- *   leads. No election.
+ * - **SQLite**: usually one node per database file, but `starling cluster up
+ *   --app-db sqlite` runs several on one shared file on one machine. SQLite's
+ *   own file locking decides: the leader keeps a write transaction open
+ *   (`BEGIN IMMEDIATE`, a RESERVED lock) on a small lock database next to the
+ *   main file; the operating system drops the lock when the process exits.
+ *   A lone node always gets it.
  * - **PostgreSQL**: a session-level advisory lock, taken with
  *   `pg_try_advisory_lock` on a connection of its own (not the pool's: a pooled
  *   connection is handed to other queries and may be closed at any time).
@@ -26,6 +29,8 @@
  * (pg_locks joined with pg_stat_activity's application_name, which names the
  * node) for /readyz and the metrics.
  */
+import { writeFileSync, readFileSync } from 'node:fs';
+import SQLite from 'better-sqlite3';
 import postgres from 'postgres';
 import type { Logger } from 'pino';
 import type { Gauge } from 'prom-client';
@@ -40,7 +45,7 @@ export interface Leadership {
   /** The node that leads, as far as this node knows (null: nobody, or not known yet). */
   leaderNode: number | null;
   /** How the leader is chosen. */
-  election: 'single-node' | 'postgres-advisory-lock';
+  election: 'sqlite-file-lock' | 'postgres-advisory-lock';
   /** When this node last became leader or follower (ISO-8601). */
   since: string;
   /** Times this node lost leadership without asking to (its lock session died). */
@@ -114,18 +119,69 @@ abstract class Base implements LeaderElection {
   abstract stop(): Promise<void>;
 }
 
-/** Embedded mode: the only node leads from start to stop. */
-export class SingleNodeLeader extends Base {
-  constructor(opts: Common) {
-    super(opts, 'single-node');
+export interface FileLockOptions extends Common {
+  /** The lock database (created if missing); `<file>.holder` names the holder for the others. */
+  file: string;
+  intervalMs: number;
+}
+
+/**
+ * SQLite mode: a RESERVED lock on a lock database, taken with `BEGIN IMMEDIATE` (busy timeout 0: try, never
+ * wait) and kept by never ending the transaction. SQLite's locking works between processes (fcntl locks, which
+ * the kernel releases when a process dies) and between connections of one process alike.
+ */
+export class FileLockLeader extends Base {
+  private db: SQLite.Database | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(private readonly o: FileLockOptions) {
+    super(o, 'sqlite-file-lock');
+  }
+
+  tick(): void {
+    if (this.stopped || this.current.leading) return;
+    try {
+      this.db ??= new SQLite(this.o.file, { timeout: 0 });
+      this.db.exec('BEGIN IMMEDIATE');
+      // A hint for the others' /readyz only: the lock is what decides.
+      writeFileSync(`${this.o.file}.holder`, JSON.stringify({ nodeId: this.o.nodeId, pid: process.pid, since: this.iso() }) + '\n');
+      this.current.error = null;
+      this.set(true, 'took the SQLite lock');
+    } catch (err) {
+      const busy = (err as { code?: string }).code?.startsWith('SQLITE_BUSY');
+      if (!busy) {
+        // The lock file cannot even be opened (permissions, a full disk at start): a node that cannot tell leads,
+        // rather than leave the site unmonitored; a shared-file cluster may then see one incident per node.
+        this.current.error = err instanceof Error ? err.message : String(err);
+        this.o.log.warn({ err }, 'ops leader lock could not be tried: running the ops engine anyway');
+        this.set(true, 'lock file unusable');
+        return;
+      }
+      this.current.error = null;
+      try {
+        this.current.leaderNode = (JSON.parse(readFileSync(`${this.o.file}.holder`, 'utf8')) as { nodeId: number }).nodeId;
+      } catch {
+        this.current.leaderNode = null;
+      }
+    }
   }
 
   async start(): Promise<void> {
-    this.set(true, 'embedded database: one node');
+    if (this.timer || this.stopped) return;
+    this.tick();
+    this.timer = setInterval(() => this.tick(), this.o.intervalMs);
+    this.timer.unref();
   }
 
   async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
     this.set(false, 'stopping');
+    // Closing ends the transaction and so frees the lock for the next node.
+    this.db?.close();
+    this.db = null;
   }
 }
 
@@ -261,7 +317,11 @@ export class AdvisoryLockLeader extends Base {
   }
 }
 
-export function createLeaderElection(config: { databaseUrl?: string; nodeId: number; ops: { leaderCheckSeconds: number } }, common: Omit<Common, 'nodeId'>): LeaderElection {
-  if (!config.databaseUrl) return new SingleNodeLeader({ ...common, nodeId: config.nodeId });
+export function createLeaderElection(
+  config: { databaseUrl?: string; databaseFile: string; nodeId: number; ops: { leaderCheckSeconds: number } },
+  common: Omit<Common, 'nodeId'>,
+): LeaderElection {
+  const intervalMs = config.ops.leaderCheckSeconds * 1000;
+  if (!config.databaseUrl) return new FileLockLeader({ ...common, nodeId: config.nodeId, file: `${config.databaseFile}.ops-leader`, intervalMs });
   return new AdvisoryLockLeader({ ...common, nodeId: config.nodeId, databaseUrl: config.databaseUrl, intervalMs: config.ops.leaderCheckSeconds * 1000 });
 }

@@ -2,12 +2,12 @@
  * One ops engine per cluster (src/ops/leader.ts). On PostgreSQL: two real servers on one database elect one
  * leader through a session-level advisory lock; only the leader probes (its node id alone in probe_results);
  * the follower's status page shows what the leader wrote; a lock session killed on the server ends that node's
- * leadership and one node leads again; stopping the leader hands over to the other. On SQLite the one node
- * always leads. No timing assertions: everything is polled with generous deadlines.
+ * leadership and one node leads again; stopping the leader hands over to the other. On SQLite a lone node leads,
+ * and two nodes on one shared file elect one through SQLite's file lock. No timing assertions: everything is polled with generous deadlines.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
-import { eventually, onPostgres, startTestServer, type TestServer } from '../helpers/server.js';
+import { eventually, onPostgres, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 
 interface ReadyOps {
   ops: { enabled: boolean; leader: boolean; leader_node: number | null; election?: string; losses?: number };
@@ -23,13 +23,38 @@ afterAll(async () => {
 const OPS = { probeIntervalSeconds: 0.5, leaderCheckSeconds: 0.2 };
 
 describe.skipIf(onPostgres)('ops leader on SQLite', () => {
-  it('the one node always leads', async () => {
+  it('a lone node leads', async () => {
     const s = await startTestServer({ ops: OPS, nodeId: 5 });
     servers.push(s);
     expect(s.ops.leading).toBe(true);
-    expect(await readyOps(s)).toMatchObject({ enabled: true, leader: true, leader_node: 5, election: 'single-node' });
+    expect(await readyOps(s)).toMatchObject({ enabled: true, leader: true, leader_node: 5, election: 'sqlite-file-lock' });
     expect(await leaderGauge(s)).toBe(1);
   });
+
+  it('two nodes on one shared SQLite file (cluster up --app-db sqlite): one leads and probes; stopping it hands over', async () => {
+    const dir = tempDir('starling-shared-');
+    try {
+      const common = { ops: OPS, writes: { busyTimeoutMs: 2000 } };
+      const a = await startTestServer({ ...common, nodeId: 1 }, dir.path);
+      servers.push(a);
+      const b = await startTestServer({ ...common, nodeId: 2 }, dir.path);
+      servers.push(b);
+      expect([a.ops.leading, b.ops.leading]).toEqual([true, false]);
+      await eventually(async () => (await readyOps(b)).leader_node === 1, 20_000);
+      expect([await leaderGauge(a), await leaderGauge(b)]).toEqual([1, 0]);
+      await eventually(async () => (await a.ctx.db.selectFrom('probe_results').select('id').where('node_id', '=', 1).limit(1).execute()).length > 0, 20_000);
+      expect((await a.ctx.db.selectFrom('probe_results').select('node_id').distinct().execute()).map((r) => Number(r.node_id))).toEqual([1]);
+
+      await a.stop();
+      servers.splice(servers.indexOf(a), 1);
+      await eventually(async () => b.ops.leading, 20_000);
+      expect(await readyOps(b)).toMatchObject({ leader: true, leader_node: 2 });
+      await eventually(async () => (await b.ctx.db.selectFrom('probe_results').select('id').where('node_id', '=', 2).limit(1).execute()).length > 0, 20_000);
+    } finally {
+      for (const s of servers.splice(0)) await s.stop().catch(() => {});
+      dir.remove();
+    }
+  }, 60_000);
 });
 
 describe.skipIf(!onPostgres)('ops leader on PostgreSQL', () => {
