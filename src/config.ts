@@ -61,11 +61,14 @@ const Schema = z.object({
         .default({ availability: 0.999, latency: 0.99, latencyThresholdMs: 500, periodDays: 30 }),
       /** When set, a complete static copy of the status page is written here whenever it changes. */
       statusPublishDir: z.string().optional(),
+      /** How often the ops leader election (ops/leader.ts) tries or checks its lock (PostgreSQL advisory lock, or SQLite file lock). */
+      leaderCheckSeconds: z.coerce.number().min(0.05).default(2),
     })
     .default({
       enabled: true,
       probeIntervalSeconds: 10,
       staleAfterSeconds: 60,
+      leaderCheckSeconds: 2,
       alertWebhooks: [],
       slo: { availability: 0.999, latency: 0.99, latencyThresholdMs: 500, periodDays: 30 },
     }),
@@ -148,6 +151,18 @@ const Schema = z.object({
           maxHeapUsedBytes: z.coerce.number().min(0).default(0),
         })
         .prefault({}),
+    })
+    .prefault({}),
+  /** /readyz (ops/readiness.ts). */
+  readiness: z
+    .object({
+      /**
+       * Database reads failing for longer than this make the node unready (503 on /readyz). Unset: 0 on SQLite (the
+       * file is this node's own: a failing read means this node is broken), 20 s on PostgreSQL (every node shares the
+       * database: a failover of 5–12 s fails them all alike, and taking them all out of the load balancer would turn
+       * the app's own fast 503s, cached reads and open streams into the load balancer's 503 for everyone).
+       */
+      databaseGraceSeconds: z.coerce.number().min(0).optional(),
     })
     .prefault({}),
   /** Cluster mode's event bus: NATS server URLs, comma-separated (nats://127.0.0.1:4222,nats://...). Unset: the in-process bus. */

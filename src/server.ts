@@ -22,6 +22,7 @@ import { createMetrics, statementKind } from './ops/metrics.js';
 import { OpsEngine } from './ops/engine.js';
 import { WriteGuard } from './ops/read-only.js';
 import { heartbeatWrite } from './ops/readiness.js';
+import { createLeaderElection } from './ops/leader.js';
 import { writePidFile } from './dr/in-use.js';
 import { startBackupSchedule, type BackupSchedule } from './dr/schedule.js';
 
@@ -114,7 +115,9 @@ export async function startServer(config: Config, log?: Logger): Promise<Running
   await ctx.writeGuard.start();
   // The probes call this node on the address it listens on (known after listen), not the public URL.
   let listenUrl = ctx.urls.base;
-  const ops = new OpsEngine(ctx, { backlog: () => worker.backlog(), baseUrl: () => listenUrl, readOnly: () => ctx.writeGuard.state() });
+  // One ops engine per cluster: on PostgreSQL the nodes elect one through an advisory lock (ops/leader.ts).
+  const leader = config.ops.enabled ? createLeaderElection(config, { log: ctx.log, gauge: ctx.metrics.opsLeader }) : undefined;
+  const ops = new OpsEngine(ctx, { backlog: () => worker.backlog(), baseUrl: () => listenUrl, readOnly: () => ctx.writeGuard.state(), leader });
   const app = await buildApp(ctx, { ops });
   if (app.hasDecorator('slo')) ops.attachSlo(app.slo);
   if (app.hasDecorator('statusPage')) ops.onChange(() => void app.statusPage.refresh());
@@ -137,7 +140,10 @@ export async function startServer(config: Config, log?: Logger): Promise<Running
     { address, url: ctx.urls.base, dataDir: config.dataDir },
     `Starling listening on ${ctx.urls.base} — create the first admin with: npx starling admin create --username NAME --email ADDRESS`,
   );
-  if (config.ops.enabled) await ops.start();
+  if (config.ops.enabled) {
+    await leader?.start();
+    await ops.start();
+  }
   // `starling restore` refuses while this file names a live process (src/dr/in-use.ts).
   const removePidFile = writePidFile(config.dataDir);
   const backups = startBackupSchedule(config, ctx.log);
@@ -147,6 +153,8 @@ export async function startServer(config: Config, log?: Logger): Promise<Running
     closing ??= (async () => {
       await backups.stop();
       await ops.stop();
+      // Gives the lock up at once: another node takes over within its next round.
+      await leader?.stop();
       ctx.writeGuard.stop();
       stopHousekeeping();
       stopSampling();

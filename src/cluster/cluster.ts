@@ -402,8 +402,10 @@ async function roleOf(m: MemberState, plan: ClusterPlan, view: PatroniClusterVie
       }
       case 'starling': {
         const r = await fetchJson(`http://${h}:${m.ports.http}/readyz`);
-        const body = r.body as { status?: string; reason?: string };
-        return { role: r.status === 200 ? 'ready' : body.status === 'draining' ? 'draining' : 'unready', detail: body.reason };
+        const body = r.body as { status?: string; reason?: string; mode?: string; ops?: { leader?: boolean } };
+        // Ready nodes: how (read-write, or serving reads while writes fail) and which one runs the ops engine.
+        const detail = r.status === 200 ? [body.mode, body.ops?.leader ? 'ops leader' : null].filter(Boolean).join(', ') || undefined : body.reason;
+        return { role: r.status === 200 ? 'ready' : body.status === 'draining' ? 'draining' : 'unready', detail };
       }
       case 'haproxy':
         return { role: (await portOpen(m.ports.http, h)) ? 'listening' : 'unknown' };

@@ -211,7 +211,9 @@ defaults
   retries 2
   option redispatch
 
-# The app: health-checked on /readyz (503 while draining, database or bus down), WebSocket upgrades pass through.
+# The app: health-checked on /readyz, which asks "can this node serve?" (docs/OPERATIONS.md): 503 while draining,
+# with the bus down, or with database reads failing past the grace period (20 s, longer than a failover). Failing
+# writes alone keep it in: it answers writes itself with 503 + Retry-After. WebSocket upgrades pass through.
 frontend starling_http
   mode http
   bind ${h}:${plan.haproxy.httpPort}
@@ -222,6 +224,8 @@ backend starling_nodes
   mode http
   balance roundrobin
   option httpchk GET /readyz
+  # A check may take up to Starling's own 2 s deadline; without this HAProxy would give up after inter (1 s).
+  timeout check 3s
   http-check expect status 200
   # A node failing two checks a second apart is out within about 2 s; back after two good ones.
   default-server inter 1s fastinter 500ms fall 2 rise 2

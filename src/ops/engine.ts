@@ -60,6 +60,9 @@ import {
   type OperatorUpdateInput,
 } from './incidents.js';
 import { AlertSender, incidentAlert, type Alert } from './alerts.js';
+import type { LeaderElection, Leadership } from './leader.js';
+import { loadDatabaseData } from './publish.js';
+import { dataSource, type StatusPageData } from './status-render.js';
 import { Canary, DEFAULT_THRESHOLDS, PROBE_HEADER, runAllProbes, withDeadline, type ProbeEnv, type ProbeOutcome, type ProbeThresholds } from './probes.js';
 
 export { PROBE_HEADER };
@@ -93,6 +96,12 @@ export interface OpsEngineOptions {
   alerts?: AlertSender;
   /** Read-only mode (ops/read-only.ts): while active, posting is a major outage with its reason. */
   readOnly?: () => { active: boolean; forced: boolean; reason: string | null };
+  /**
+   * One engine per cluster (ops/leader.ts): while this node does not lead, it runs no probes and detects nothing;
+   * it follows what the leader wrote to the database (component states, incidents, uptime, latency) so its status
+   * page says the same. Without it, this node always leads.
+   */
+  leader?: LeaderElection;
 }
 
 export interface Transition {
@@ -172,6 +181,11 @@ export class OpsEngine implements StatusSource {
   private started = false;
   private stopped = false;
   private readonly listeners = new Set<() => void>();
+  private readonly leader: LeaderElection | undefined;
+  /** What the leader last wrote, as read by this node while it follows. */
+  private followed: StatusPageData | null = null;
+  /** Set on becoming leader: the first round restores from the database before it probes. */
+  private takingOver = false;
 
   constructor(ctx: AppContext, opts: OpsEngineOptions = {}) {
     this.ctx = ctx;
@@ -181,6 +195,7 @@ export class OpsEngine implements StatusSource {
     this.minRequests = opts.minRequests ?? 10;
     this.slo = opts.slo;
     this.readOnly = opts.readOnly;
+    this.leader = opts.leader;
     this.startedAt = this.clock();
     this.trafficSince = this.startedAt;
     this.book = new IncidentBook({
@@ -209,7 +224,38 @@ export class OpsEngine implements StatusSource {
     if (this.started || this.stopped) return;
     this.started = true;
     await withDeadline(this.restore(), 2000, 'restoring ops state').catch((err) => this.ctx.log.warn({ err }, 'ops state not restored yet; will retry'));
+    this.leader?.onChange((leading) => {
+      if (leading) this.takeOver();
+      // Either way the next round runs the new role's work, now.
+      if (!this.stopped && !this.ticking) {
+        if (this.timer) clearTimeout(this.timer);
+        this.schedule(0);
+      }
+    });
     this.schedule(0);
+  }
+
+  /** Does this node run the probes and detection now? */
+  get leading(): boolean {
+    return !this.leader || this.leader.leading;
+  }
+
+  /** Who runs the ops engine, for /readyz and the operations page (null: no election, this node always leads). */
+  leadership(): Leadership | null {
+    return this.leader?.state() ?? null;
+  }
+
+  /**
+   * Becoming leader after following: what the database says (the last leader's component states, incidents,
+   * history) is read again before the first round, so detection carries on from there instead of from
+   * "operational". The trackers were never observed by this node, so restore() takes the stored states.
+   */
+  private takeOver(): void {
+    this.takingOver = true;
+    this.followed = null;
+    this.restored = false;
+    this.latencySeries.clear();
+    this.lastSyncAt = null;
   }
 
   async stop(): Promise<void> {
@@ -249,13 +295,19 @@ export class OpsEngine implements StatusSource {
   private async runTick(reschedule: boolean): Promise<void> {
     if (this.ticking) return this.ticking;
     const begun = this.clock();
-    this.ticking = this.tick().catch((err) => this.ctx.log.error({ err }, 'ops round failed'));
+    const leading = this.leading;
+    this.ticking = (leading ? this.tick() : this.follow()).catch((err) => this.ctx.log.error({ err }, leading ? 'ops round failed' : 'ops follower round failed'));
     try {
       await this.ticking;
     } finally {
       this.ticking = null;
       if (reschedule && !this.stopped) {
-        const target = this.inTransition() ? Math.min(this.intervalMs, Math.max(1000, this.intervalMs / 5)) : this.intervalMs;
+        // A follower reads the leader's state every interval, at least every 5 s and at most every second.
+        const target = !this.leading
+          ? Math.min(5000, Math.max(1000, this.intervalMs))
+          : this.inTransition()
+            ? Math.min(this.intervalMs, Math.max(1000, this.intervalMs / 5))
+            : this.intervalMs;
         this.schedule(Math.max(10, target - (this.clock() - begun)));
       }
     }
@@ -274,6 +326,11 @@ export class OpsEngine implements StatusSource {
   // ---- one round -----------------------------------------------------------------------------
 
   private async tick(): Promise<void> {
+    if (this.takingOver) {
+      this.takingOver = false;
+      // Before any probe observes a component, or restore() would keep "operational" over the stored state.
+      await withDeadline(this.restore(), 2000, 'restoring ops state').catch((err) => this.ctx.log.warn({ err }, 'ops state not restored on takeover; will retry'));
+    }
     const outcomes = await runAllProbes(this.env, this.canary);
     if (this.stopped) return;
     const now = this.clock();
@@ -306,6 +363,31 @@ export class OpsEngine implements StatusSource {
 
     if (this.stopped) return;
     await withDeadline(this.persistNow(), PERSIST_DEADLINE_MS, 'writing ops state').catch((err) => this.ctx.log.warn({ err: (err as Error).message }, 'ops state not written; kept in memory'));
+  }
+
+  /** A follower's round: read what the leader wrote (bounded), keep it for the status page. No probes, no alerts. */
+  private async follow(): Promise<void> {
+    const now = this.clock();
+    // The SLO gauges are this node's own traffic: keep them current here too (the tracker sets them as it evaluates).
+    try {
+      this.slo?.evaluate(now);
+    } catch (err) {
+      this.ctx.log.warn({ err }, 'SLO evaluation failed');
+    }
+    const read = async () => {
+      if (!this.restored) await this.restore();
+      // Incidents and maintenances (also for the operator API on this node), then the page's data.
+      await this.sync(now);
+      return loadDatabaseData(this.ctx.db, {
+        now: new Date(now),
+        staleAfterMs: this.ctx.config.ops.staleAfterSeconds * 1000,
+        page: { name: this.ctx.config.instanceTitle, url: `${this.ctx.urls.base}/status` },
+      });
+    };
+    const data = await withDeadline(read(), PERSIST_DEADLINE_MS, "reading the ops leader's state");
+    if (this.stopped || this.leading) return;
+    this.followed = data;
+    this.notify();
   }
 
   private refreshViews(now: number): void {
@@ -533,7 +615,14 @@ export class OpsEngine implements StatusSource {
 
   // ---- StatusSource --------------------------------------------------------------------------
 
+  /** While following: the leader's data as last read (null until the first read, or while leading). */
+  private following(): StatusPageData | null {
+    return this.leading ? null : this.followed;
+  }
+
   summary(): StatusSummary {
+    const f = this.following();
+    if (f) return { ...f.summary, page: { ...f.summary.page, id: this.ctx.config.domain } };
     const now = this.clock();
     const fresh = freshness({ lastProbeAt: this.lastProbeAt, startedAt: this.startedAt, staleAfterMs: this.ctx.config.ops.staleAfterSeconds * 1000 }, now);
     const components = this.publicViews(now);
@@ -558,6 +647,8 @@ export class OpsEngine implements StatusSource {
   }
 
   uptime(component: ComponentId, days: number): DailyUptime[] {
+    const f = this.following();
+    if (f) return dataSource(f).uptime(component, days);
     const now = this.clock();
     const counts = this.daily.get(component);
     const out: DailyUptime[] = [];
@@ -571,6 +662,8 @@ export class OpsEngine implements StatusSource {
 
   /** The last 24 hours of a probe's end-to-end latency, oldest first, averaged into at most 1,440 points. */
   latency(probe = 'posting'): LatencyPoint[] {
+    const f = this.following();
+    if (f && probe === 'posting') return dataSource(f).latency();
     const cutoff = iso(this.clock() - LATENCY_KEEP_MS);
     const series = (this.latencySeries.get(probe) ?? []).filter((p) => p.t >= cutoff);
     if (series.length <= LATENCY_MAX_RETURNED) return series.map((p) => ({ ...p }));
@@ -584,6 +677,8 @@ export class OpsEngine implements StatusSource {
   }
 
   pastIncidents(limit: number): IncidentView[] {
+    const f = this.following();
+    if (f) return dataSource(f).pastIncidents(limit);
     return this.book.resolved(limit).map(incidentView);
   }
 
@@ -630,7 +725,9 @@ export class OpsEngine implements StatusSource {
     const deltas = [...this.dailyDelta.values()];
     const incidents = [...this.book.dirtyIncidents];
     const maintenances = [...this.book.dirtyMaintenances];
-    const statusRows = this.views
+    // Component states are the leader's to write: a follower's views are not observations (an operator's change
+    // on a follower still writes its incident or maintenance).
+    const statusRows = (this.leading ? this.views : [])
       .filter((v) => {
         const w = this.lastWritten.get(v.id);
         return !w || w.status !== v.status || w.reason !== v.reason || now - w.at > 60_000;

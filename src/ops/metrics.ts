@@ -24,6 +24,8 @@ export interface Metrics {
   readonly sloBurnRate: Gauge<'slo' | 'window'>;
   readonly sloErrorBudgetRemaining: Gauge<'slo'>;
   readonly readOnly: Gauge;
+  /** 1 while this node runs the ops engine (ops/leader.ts). */
+  readonly opsLeader: Gauge;
   readonly shed: Counter<'priority' | 'reason'>;
   readonly admitted: Gauge<'priority'>;
 }
@@ -71,6 +73,7 @@ export function createMetrics(labels: { node: string }): Metrics {
     sloBurnRate: new Gauge({ name: 'starling_slo_burn_rate', help: 'Error-budget burn rate by SLO and window', labelNames: ['slo', 'window'], registers: r }),
     sloErrorBudgetRemaining: new Gauge({ name: 'starling_slo_error_budget_remaining', help: 'Share of the error budget left in the SLO period', labelNames: ['slo'], registers: r }),
     readOnly: new Gauge({ name: 'starling_read_only', help: '1 while this node is in read-only mode', registers: r }),
+    opsLeader: new Gauge({ name: 'starling_ops_leader', help: '1 while this node runs the ops engine (probes, incidents, alerts); one node per cluster', registers: r }),
     shed: new Counter({ name: 'starling_requests_shed_total', help: 'Requests refused with 503 under pressure, by class and what tripped it', labelNames: ['priority', 'reason'], registers: r }),
     admitted: new Gauge({ name: 'starling_admission_fraction', help: 'Share of requests of a class admitted now (1: all; http/admission.ts)', labelNames: ['priority'], registers: r }),
   };

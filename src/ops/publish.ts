@@ -18,7 +18,6 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { sql } from 'kysely';
 import { openDatabase, type Db } from '../store/db.js';
 import type { Config } from '../config.js';
 import {
@@ -304,8 +303,10 @@ export async function loadDatabaseData(
     .orderBy('id', 'desc')
     .limit(360)
     .execute();
-  const last = await db.selectFrom('probe_results').select(sql<string | null>`max(created_at)`.as('at')).executeTakeFirst();
-  const lastProbe = last?.at ?? null;
+  // The newest row by its time-ordered id (the primary key), not max(created_at) (a full scan): followers of the ops
+  // leader run this every few seconds.
+  const last = await db.selectFrom('probe_results').select('created_at').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  const lastProbe = last?.created_at ?? null;
 
   const inMaintenance = maintenances.some((m) => m.status === 'in_progress');
   const updatedAt = [...statuses.map((s) => s.updated_at), ...incidentRows.map((i) => i.updated_at)].sort().pop() ?? at;

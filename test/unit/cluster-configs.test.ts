@@ -56,6 +56,7 @@ describe('cluster configuration', () => {
   it.skipIf(missingBinaries(['haproxy']).length > 0 && process.env.CI !== 'true')('HAProxy accepts the generated file: /readyz checks on the app, /primary checks for PostgreSQL', () => {
     const cfg = haproxyConfig(plan);
     expect(cfg).toContain('option httpchk GET /readyz');
+    expect(cfg).toContain('timeout check 3s');
     expect(cfg).toContain('server pg1 127.0.0.1:5433 check port 8009');
     expect(cfg).toContain('timeout tunnel 1h');
     const dir = tempDir();
