@@ -10,30 +10,20 @@
  * Missing programs fail on CI (CI=true) and skip locally, as in the chaos suite.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { needBinaries } from '../helpers/binaries.js';
 import { CLUSTER_BINARIES, tearDownCluster } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/server.js';
 import { postgresDialectAvailable, processesUnder } from '../../src/cluster/cluster.js';
 import type { FailoverDrillEntry } from '../../src/dr/failover-drill.js';
+import { runStarling } from '../helpers/cli.js';
 
-const run = promisify(execFile);
-const BIN = resolve(import.meta.dirname, '../../bin/starling.js');
 const gate = !postgresDialectAvailable() ? 'the PostgreSQL dialect is not in this build' : null;
 const skip = gate ?? needBinaries(CLUSTER_BINARIES);
 
-async function starling(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 400_000, maxBuffer: 10 * 1024 * 1024 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+// The caller's environment (PATH, and TMPDIR where given) reaches the drill; a cluster takes a minute or two.
+const starling = (args: string[], env: Record<string, string> = {}) => runStarling(args, { env: { ...process.env, ...env }, timeoutMs: 400_000 });
 
 describe.skipIf(skip)('starling drill failover', () => {
   let tmp: ReturnType<typeof tempDir>;
@@ -52,7 +42,7 @@ describe.skipIf(skip)('starling drill failover', () => {
     }
   }, 60_000);
 
-  it('refuses a --dir with no cluster, with a one-line reason', async () => {
+  it('refuses a --dir with no cluster, with a one-line reason', { timeout: 120_000 }, async () => {
     const r = await starling(['drill', 'failover', '--dir', join(tmp.path, 'nothing-here'), '--data-dir', join(tmp.path, 'data-refused'), '--json']);
     expect(r.code).not.toBe(0);
     const out = JSON.parse(r.stdout) as FailoverDrillEntry;

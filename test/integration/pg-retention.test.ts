@@ -11,40 +11,22 @@
  * sqlite project only (vitest.config.ts): it brings its own PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import postgres from 'postgres';
 import { postgresMissing, startTempPostgres, type TempPostgres } from '../helpers/postgres.js';
 import type { PruneResult } from '../../src/dr/pg-retention.js';
+import { stopPid } from '../../src/cluster/processes.js';
+import { runStarling } from '../helpers/cli.js';
 
-const run = promisify(execFile);
-const BIN = resolve(import.meta.dirname, '../../bin/starling.js');
 const missing = postgresMissing();
 // On CI the binaries must be there: fail rather than skip.
 const skip = missing !== null && process.env.CI !== 'true';
 if (skip) console.warn(`[pg-retention.test] skipped: ${missing}`);
 
-async function starling(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH }, timeout: 120_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const starling = (...args: string[]) => runStarling(args);
 
 const segments = (dir: string) => readdirSync(dir).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
 
@@ -72,11 +54,8 @@ describe.skipIf(skip)('base backup retention and WAL archive cleanup on PostgreS
   });
 
   afterAll(async () => {
-    if (restoredPid && alive(restoredPid)) {
-      process.kill(restoredPid, 'SIGINT');
-      for (let i = 0; i < 100 && alive(restoredPid); i++) await new Promise((r) => setTimeout(r, 100));
-      if (alive(restoredPid)) process.kill(restoredPid, 'SIGKILL');
-    }
+    // The restored server `pg restore` left running, by its PID.
+    if (restoredPid) await stopPid(restoredPid, 10_000);
     await admin?.end({ timeout: 1 }).catch(() => {});
     await pg?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
@@ -95,7 +74,7 @@ describe.skipIf(skip)('base backup retention and WAL archive cleanup on PostgreS
     }
   }
 
-  it('refuses a bad --keep, and --wal without --keep, with one line', async () => {
+  it('refuses a bad --keep, and --wal without --keep, with one line', { timeout: 120_000 }, async () => {
     for (const args of [
       ['pg', 'prune', '--base-dir', join(work, 'base'), '--keep', '0'],
       ['pg', 'base-backup', '--database-url', pg!.url, '--to', join(work, 'base'), '--wal', join(work, 'wal')],
@@ -130,7 +109,7 @@ describe.skipIf(skip)('base backup retention and WAL archive cleanup on PostgreS
         expect(out.pruned!.wal!.removed.length).toBeGreaterThan(0);
       }
       // The first segment of each backup, from its label (what retention reads).
-      const label = execFileSync('cat', [join(out.path, 'data', 'backup_label')], { encoding: 'utf8' });
+      const label = readFileSync(join(out.path, 'data', 'backup_label'), 'utf8');
       starts.push(/\(file ([0-9A-F]{24})\)/.exec(label)![1]!);
     }
     expect(readdirSync(base).filter((n) => n.startsWith('pgbase-')).sort()).toEqual([paths[1], paths[2]].map((p) => p.split('/').at(-1)).sort());
