@@ -14,6 +14,10 @@
  * duplicates) and the stream must still deliver. Per scenario it prints the
  * write gap, the failed attempts clients saw and the stream reconnections.
  *
+ * The load, the primary's lookup, the kills and the read-back are
+ * src/cluster/chaos.ts, shared with `starling drill failover` (which runs the
+ * whole-node kill alone and logs its RTO/RPO: test/chaos/drill-failover.test.ts).
+ *
  * Gate: runs when this build has the PostgreSQL dialect (config `databaseUrl`).
  * Before that it is skipped with the reason. STARLING_CHAOS_APP_DB=sqlite runs
  * the same harness on app nodes sharing one SQLite file (the database kill then
