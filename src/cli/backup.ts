@@ -137,7 +137,7 @@ export async function drillCommand(args: string[]): Promise<number> {
             ? '  (quick_check)'
             : '';
         console.log(
-          `${d.started_at}  ${d.kind.padEnd(8)}  ${d.ok ? 'ok    ' : 'FAILED'}  RTO ${d.rto_seconds === null ? '-' : `${d.rto_seconds.toFixed(1)} s`}  RPO ${d.rpo_seconds === null ? '-' : `${d.rpo_seconds.toFixed(0)} s`}${extra}${d.error ? `  ${d.error}` : ''}`,
+          `${d.started_at}  ${d.kind}  ${d.ok ? 'ok    ' : 'FAILED'}  RTO ${d.rto_seconds === null ? '-' : `${d.rto_seconds.toFixed(1)} s`}  RPO ${d.rpo_seconds === null ? '-' : `${d.rpo_seconds.toFixed(0)} s`}${extra}${d.error ? `  ${d.error}` : ''}`,
         );
       }
     return 0;
