@@ -30,6 +30,7 @@ const SQLITE_ONLY = [
   'test/integration/backup-drill.test.ts',
   // Point-in-time recovery brings its own PostgreSQL (WAL archiving on): once is enough.
   'test/integration/pitr.test.ts',
+  'test/integration/pg-retention.test.ts',
 ];
 
 const missing = postgresMissing();

@@ -14,7 +14,8 @@ import { verifyBackup } from '../dr/verify.js';
 import { restoreBackup } from '../dr/restore.js';
 import { FolderStorage, copyOffsite } from '../dr/storage.js';
 import { backupDirOf } from '../dr/schedule.js';
-import { drillRestore, readDrillLog } from '../dr/drill.js';
+import { drillRestore, readDrillLog, type DrillEntry } from '../dr/drill.js';
+import { drillFailover, type FailoverDrillEntry } from '../dr/failover-drill.js';
 
 export const BACKUP_USAGE = `  backup                Take an online, consistent, compressed copy of the database (safe while serving)
       [--to DIR] [--keep N] [--offsite-dir DIR] [--json]
@@ -26,7 +27,11 @@ export const BACKUP_USAGE = `  backup                Take an online, consistent,
                         Refuses while a server uses the data folder; the replaced files go to <data-dir>/replaced-<time>/
   drill restore         Rehearse a restore: newest backup into a scratch folder, a real Starling on it, smoke checks
       [--from PATH] [--quick] [--keep-scratch] [--json]   through the API; reports RTO and RPO and appends to <data-dir>/drill-log.jsonl
-  drill history         Show the drill log [--json]
+  drill failover        Rehearse losing the PostgreSQL primary: a throwaway cluster (or --dir's running one), a posting
+      [--dir DIR] [--nodes N] [--writers W] [--max-rto-seconds S] [--keep-cluster] [--json]
+                        load through HAProxy, the primary's node SIGKILLed; reports RTO (write gap) and RPO (lost
+                        acknowledged posts, must be none; duplicates must be none) and appends to the drill log
+  drill history         Show the drill log (restore and failover drills) [--json]
 `;
 
 const OPTIONS = {
@@ -118,19 +123,27 @@ export async function drillCommand(args: string[]): Promise<number> {
   const sub = args[0];
   if (sub === 'history') {
     const { values } = parseArgs({ args: args.slice(1), options: OPTIONS, strict: true });
-    const config = configOf(values);
+    // The log is a file in the data folder on either database: no refusal for PostgreSQL here.
+    const config = loadConfig({ file: values.config, overrides: { dataDir: values['data-dir'] } });
     const log = await readDrillLog(config.dataDir);
     if (values.json) console.log(JSON.stringify(log));
-    else if (!log.length) console.log(`no drills yet in ${config.dataDir} (run: starling drill restore)`);
+    else if (!log.length) console.log(`no drills yet in ${config.dataDir} (run: starling drill restore, or starling drill failover)`);
     else
       for (const d of log) {
+        const failover = d.kind === 'failover' ? (d as FailoverDrillEntry).failover : null;
+        const extra = failover
+          ? `  (${failover.posts_missing} lost, ${failover.posts_duplicated} duplicated of ${failover.posts_acknowledged} acknowledged; killed ${failover.killed?.name ?? '-'})`
+          : (d as DrillEntry).quick
+            ? '  (quick_check)'
+            : '';
         console.log(
-          `${d.started_at}  ${d.kind}  ${d.ok ? 'ok    ' : 'FAILED'}  RTO ${d.rto_seconds === null ? '-' : `${d.rto_seconds.toFixed(1)} s`}  RPO ${d.rpo_seconds === null ? '-' : `${d.rpo_seconds.toFixed(0)} s`}${d.quick ? '  (quick_check)' : ''}${d.error ? `  ${d.error}` : ''}`,
+          `${d.started_at}  ${d.kind}  ${d.ok ? 'ok    ' : 'FAILED'}  RTO ${d.rto_seconds === null ? '-' : `${d.rto_seconds.toFixed(1)} s`}  RPO ${d.rpo_seconds === null ? '-' : `${d.rpo_seconds.toFixed(0)} s`}${extra}${d.error ? `  ${d.error}` : ''}`,
         );
       }
     return 0;
   }
-  if (sub !== 'restore') throw new Error('usage: starling drill restore|history [--data-dir DIR] [--json]');
+  if (sub === 'failover') return drillFailoverCommand(args.slice(1));
+  if (sub !== 'restore') throw new Error('usage: starling drill restore|failover|history [--data-dir DIR] [--json]');
   const { values } = parseArgs({ args: args.slice(1), options: { ...OPTIONS, from: { type: 'string' }, quick: { type: 'boolean' }, 'keep-scratch': { type: 'boolean' } }, strict: true });
   return reported(values.json, async () => {
     const config = configOf(values);
@@ -154,6 +167,48 @@ export async function drillCommand(args: string[]): Promise<number> {
       // With --json the entry (ok: false, error) is the result; the reason also goes to stderr as one line.
       if (values.json) console.error(`drill failed: ${entry.error}`);
       else throw new Error(`drill failed: ${entry.error}`);
+      return 1;
+    }
+    return 0;
+  });
+}
+
+async function drillFailoverCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { ...OPTIONS, dir: { type: 'string' }, nodes: { type: 'string' }, writers: { type: 'string' }, 'max-rto-seconds': { type: 'string' }, 'keep-cluster': { type: 'boolean' } },
+    strict: true,
+  });
+  return reported(values.json, async () => {
+    const config = loadConfig({ file: values.config, overrides: { dataDir: values['data-dir'] } });
+    const whole = (name: string, v: string | undefined, min: number, max: number) => {
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be a whole number from ${min} to ${max}, got ${v}`);
+      return n;
+    };
+    const maxRto = values['max-rto-seconds'] === undefined ? undefined : Number(values['max-rto-seconds']);
+    if (maxRto !== undefined && !(maxRto > 0)) throw new Error(`--max-rto-seconds must be a positive number, got ${values['max-rto-seconds']}`);
+    const entry = await drillFailover({
+      dataDir: config.dataDir,
+      dir: values.dir,
+      nodes: whole('nodes', values.nodes, 1, 16),
+      writers: whole('writers', values.writers, 1, 32),
+      maxRtoSeconds: maxRto,
+      keepCluster: values['keep-cluster'],
+      // Progress goes to stderr, so that with --json stdout is the result alone.
+      log: (line) => console.error(line),
+    });
+    const f = entry.failover;
+    if (values.json) console.log(JSON.stringify(entry));
+    else if (entry.ok)
+      console.log(
+        `failover drill passed: RTO ${entry.rto_seconds!.toFixed(1)} s (from the SIGKILL of ${f.killed?.name} to the next acknowledged write; new primary ${f.new_primary ?? '?'}), ` +
+          `RPO ${entry.rpo_seconds} s: ${f.posts_acknowledged} acknowledged posts, ${f.posts_missing} lost, ${f.posts_duplicated} duplicated; ${f.failed_attempts_after_kill} failed attempts retried after the kill`,
+      );
+    if (!entry.ok) {
+      if (values.json) console.error(`failover drill failed: ${entry.error}`);
+      else throw new Error(`failover drill failed: ${entry.error}`);
       return 1;
     }
     return 0;

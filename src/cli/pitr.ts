@@ -6,9 +6,13 @@
  */
 import { parseArgs } from 'node:util';
 import { baseBackup, pitrRestore } from '../dr/pitr.js';
+import { pruneBaseBackups, type PruneResult } from '../dr/pg-retention.js';
 
 export const PG_USAGE = `  pg base-backup        Base backup of a PostgreSQL server (pg_basebackup, WAL streamed in) into DIR/pgbase-<UTC time>/
-      --database-url URL --to DIR [--json]   (default URL: STARLING_DATABASE_URL); with WAL archiving on, the start of a point-in-time recovery
+      --database-url URL --to DIR [--keep N [--wal DIR]] [--json]   (default URL: STARLING_DATABASE_URL); with WAL archiving on, the start of a point-in-time recovery
+                        --keep N: then keep the newest N base backups in DIR; --wal: and remove archived WAL older than the oldest kept
+                        (pg_archivecleanup). For cron or a systemd timer (docs/OPERATIONS.md)
+  pg prune              The same retention alone: --base-dir DIR --keep N [--wal DIR] [--json]
   pg restore            Point-in-time recovery into a NEW cluster: base backup + archived WAL replayed up to a time,
       --to-time ISO --base DIR --wal DIR --into NEWDIR [--port P] [--timeout-seconds S] [--json]
                         then a promoted PostgreSQL left running on 127.0.0.1 (prints its URL and PID). Never touches the old cluster.
@@ -25,16 +29,36 @@ async function reported(json: boolean | undefined, body: () => Promise<number>):
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
+function keepOf(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--keep must be a whole number of at least 1, got ${v}`);
+  return n;
+}
+
+function printPrune(p: PruneResult): void {
+  console.log(`kept ${p.kept.length} base backups in ${p.dir}${p.removed.length ? `, removed ${p.removed.length}: ${p.removed.join(' ')}` : ', removed none'}`);
+  if (p.wal) console.log(`WAL archive ${p.wal.dir}: removed ${p.wal.removed.length} segments older than ${p.wal.oldest_needed} (the oldest kept backup's first), ${p.wal.left} left`);
+}
+
 export async function pgCommand(args: string[]): Promise<number> {
   const sub = args[0];
   if (sub === 'base-backup') {
-    const { values } = parseArgs({ args: args.slice(1), options: { 'database-url': { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+    const { values } = parseArgs({
+      args: args.slice(1),
+      options: { 'database-url': { type: 'string' }, to: { type: 'string' }, keep: { type: 'string' }, wal: { type: 'string' }, json: { type: 'boolean' } },
+      strict: true,
+    });
     return reported(values.json, async () => {
       const databaseUrl = values['database-url'] ?? process.env.STARLING_DATABASE_URL;
       if (!databaseUrl) throw new Error('--database-url URL is required (or set STARLING_DATABASE_URL)');
       if (!values.to) throw new Error('--to DIR is required');
+      const keep = keepOf(values.keep);
+      if (values.wal && keep === undefined) throw new Error('--wal needs --keep N: WAL is removed only up to the oldest base backup kept');
       const r = await baseBackup({ databaseUrl, to: values.to });
-      if (values.json) console.log(JSON.stringify({ ok: true, ...r }));
+      // Retention only after a backup succeeded: a failing backup never removes the ones before it.
+      const pruned = keep === undefined ? null : await pruneBaseBackups({ dir: values.to, keep, wal: values.wal });
+      if (values.json) console.log(JSON.stringify({ ok: true, ...r, pruned }));
       else {
         const m = r.manifest;
         console.log(
@@ -43,7 +67,20 @@ export async function pgCommand(args: string[]): Promise<number> {
         );
         console.log(`restorable to any time after ${m.end_time} that the WAL archive covers`);
         for (const w of r.warnings) console.error(`warning: ${w}`);
+        if (pruned) printPrune(pruned);
       }
+      return 0;
+    });
+  }
+  if (sub === 'prune') {
+    const { values } = parseArgs({ args: args.slice(1), options: { 'base-dir': { type: 'string' }, keep: { type: 'string' }, wal: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+    return reported(values.json, async () => {
+      if (!values['base-dir']) throw new Error('--base-dir DIR is required; usage: starling pg prune --base-dir DIR --keep N [--wal DIR]');
+      const keep = keepOf(values.keep);
+      if (keep === undefined) throw new Error('--keep N is required');
+      const p = await pruneBaseBackups({ dir: values['base-dir'], keep, wal: values.wal });
+      if (values.json) console.log(JSON.stringify({ ok: true, ...p }));
+      else printPrune(p);
       return 0;
     });
   }
@@ -82,5 +119,5 @@ export async function pgCommand(args: string[]): Promise<number> {
       return 0;
     });
   }
-  throw new Error('usage: starling pg base-backup|restore … (starling help)');
+  throw new Error('usage: starling pg base-backup|prune|restore … (starling help)');
 }

@@ -28,11 +28,24 @@ import { verifyBackup } from './verify.js';
 
 export const DRILL_LOG = 'drill-log.jsonl';
 
-export interface DrillEntry {
-  kind: 'restore';
+/** What every drill's log entry has (restore: here; failover: failover-drill.ts). */
+export interface DrillCommon {
+  kind: string;
   ok: boolean;
   started_at: string;
   finished_at: string;
+  rto_seconds: number | null;
+  rpo_seconds: number | null;
+  /** Milliseconds per phase. */
+  phases: Record<string, number>;
+  checks: string[];
+  error?: string;
+  host: string;
+  starling_version: string;
+}
+
+export interface DrillEntry extends DrillCommon {
+  kind: 'restore';
   /** Seconds from the start of the drill to a working restored service (null if it never worked). */
   rto_seconds: number | null;
   /** Age in seconds of the newest post in the backup at the start of the drill (null: the backup holds no post). */
@@ -276,7 +289,7 @@ async function smoke(sm: Smoke, who: { email: string; password: string; username
   checks.push('read the home timeline with the new post');
 }
 
-export async function appendDrillLog(dataDir: string, entry: DrillEntry): Promise<void> {
+export async function appendDrillLog(dataDir: string, entry: DrillCommon): Promise<void> {
   const file = join(dataDir, DRILL_LOG);
   await mkdir(dataDir, { recursive: true });
   await appendFile(file, JSON.stringify(entry) + '\n');
@@ -284,15 +297,15 @@ export async function appendDrillLog(dataDir: string, entry: DrillEntry): Promis
   await fh.sync().finally(() => fh.close());
 }
 
-/** The drill log, oldest first; a damaged line (a crash mid-append) is skipped, not fatal. */
-export async function readDrillLog(dataDir: string): Promise<DrillEntry[]> {
+/** The drill log, oldest first (restore and failover drills; tell them by `kind`); a damaged line (a crash mid-append) is skipped, not fatal. */
+export async function readDrillLog(dataDir: string): Promise<DrillCommon[]> {
   const file = join(dataDir, DRILL_LOG);
   if (!existsSync(file)) return [];
-  const out: DrillEntry[] = [];
+  const out: DrillCommon[] = [];
   for (const line of (await readFile(file, 'utf8')).split('\n')) {
     if (!line.trim()) continue;
     try {
-      out.push(JSON.parse(line) as DrillEntry);
+      out.push(JSON.parse(line) as DrillCommon);
     } catch {
       /* torn line */
     }

@@ -14,6 +14,10 @@
  * duplicates) and the stream must still deliver. Per scenario it prints the
  * write gap, the failed attempts clients saw and the stream reconnections.
  *
+ * The load, the primary's lookup, the kills and the read-back are
+ * src/cluster/chaos.ts, shared with `starling drill failover` (which runs the
+ * whole-node kill alone and logs its RTO/RPO: test/chaos/drill-failover.test.ts).
+ *
  * Gate: runs when this build has the PostgreSQL dialect (config `databaseUrl`).
  * Before that it is skipped with the reason. STARLING_CHAOS_APP_DB=sqlite runs
  * the same harness on app nodes sharing one SQLite file (the database kill then
@@ -28,6 +32,7 @@ import { needBinaries } from '../helpers/binaries.js';
 import { CLUSTER_BINARIES, clusterCli, tearDownCluster } from '../helpers/cluster.js';
 import { createUser, eventually, tempDir, type TestUser } from '../helpers/server.js';
 import { postgresDialectAvailable, restartPatroniMember, type ClusterStatus, type MemberStatus } from '../../src/cluster/cluster.js';
+import { PostingLoad as Load, healthyPrimary, killPatroniNode, processTree, readBack, sigkill } from '../../src/cluster/chaos.js';
 
 const appDb = process.env.STARLING_CHAOS_APP_DB === 'sqlite' ? 'sqlite' : 'postgres';
 const gate = appDb === 'postgres' && !postgresDialectAvailable() ? 'the PostgreSQL dialect is not in this build yet (config databaseUrl / STARLING_DATABASE_URL)' : null;
@@ -38,93 +43,6 @@ const skip = gate ?? needBinaries(CLUSTER_BINARIES);
 // shedding either: thirteen processes share two cores here, and nodes starved of CPU would (rightly) shed,
 // which is docs/RELIABILITY.md's subject, not this test's (durability across failures).
 const cli = (...args: string[]) => clusterCli(args, { STARLING_RATE_LIMIT_MAX: '0', STARLING_PRESSURE_ENABLED: '0' });
-
-interface Acked {
-  key: string;
-  id: string;
-  user: TestUser;
-  text: string;
-}
-
-/** Writers posting through the load balancer; each post retried under its key until acknowledged. */
-class Load {
-  acked: Acked[] = [];
-  failedAttempts = 0;
-  lastSuccessAt = Date.now();
-  /** Longest time without any acknowledged post, and when it began: the write gap. */
-  gaps: { from: number; ms: number }[] = [];
-  private stopped = false;
-  private loops: Promise<void>[] = [];
-
-  constructor(
-    private readonly base: string,
-    private readonly users: TestUser[],
-  ) {}
-
-  start(): void {
-    this.loops = this.users.map((u, w) => this.writer(u, w));
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await Promise.all(this.loops);
-  }
-
-  mark(): { acked: number; failed: number; at: number } {
-    return { acked: this.acked.length, failed: this.failedAttempts, at: Date.now() };
-  }
-
-  private async writer(user: TestUser, w: number): Promise<void> {
-    for (let n = 0; !this.stopped; n++) {
-      const key = `chaos-${w}-${n}`;
-      const text = `chaos post ${key}`;
-      // A post begun is retried until acknowledged even after stop(): its outcome must be known.
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const r = await fetch(`${this.base}/api/v1/statuses`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${user.token}`, 'content-type': 'application/json', 'idempotency-key': key },
-            body: JSON.stringify({ status: text }),
-            signal: AbortSignal.timeout(10_000),
-          });
-          if (r.status === 200) {
-            const { id } = (await r.json()) as { id: string };
-            const now = Date.now();
-            const gap = now - this.lastSuccessAt;
-            if (gap > 1000) this.gaps.push({ from: this.lastSuccessAt, ms: gap });
-            this.lastSuccessAt = Math.max(this.lastSuccessAt, now);
-            this.acked.push({ key, id, user, text });
-            break;
-          }
-          await r.body?.cancel();
-          this.failedAttempts++;
-        } catch {
-          this.failedAttempts++;
-        }
-        if (attempt > 600) throw new Error(`post ${key} never acknowledged`);
-        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** Math.min(attempt, 5))));
-      }
-    }
-  }
-}
-
-/** A process and all its descendants (a postmaster's backends, walsenders, …), from /proc. */
-function processTree(root: number): number[] {
-  const parentOf = new Map<number, number>();
-  for (const e of readdirSync('/proc')) {
-    const pid = Number(e);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      parentOf.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      /* gone */
-    }
-  }
-  const out = [root];
-  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of parentOf) if (ppid === out[i]) out.push(pid);
-  return out;
-}
 
 /** A public stream through the load balancer that reconnects whenever it is closed, as a client app would. */
 class Stream {
@@ -207,18 +125,8 @@ describe.skipIf(skip)('chaos: cluster under posting load', () => {
       const gap = Math.max(0, ...load.gaps.filter((g) => g.from >= before.at - 1000).map((g) => g.ms));
       report.push({ scenario: `${name} (${victim.name})`, writeGapMs: gap, failedAttempts: load.failedAttempts - before.failed, acked: load.acked.length - before.acked, streamReconnects: stream.reconnects - reconnectsBefore });
     };
-    const sigkill = (pid: number | null | undefined) => {
-      if (pid) process.kill(pid, 'SIGKILL');
-    };
-
-    // The primary once the last failover is over, with a synchronous standby in place: in synchronous mode
-    // Patroni promotes only the sync standby, so without one a fault would (rightly) get no failover.
-    const healthyLeader = () =>
-      eventually(async () => {
-        const st = await status();
-        const pg = st.members.filter((m) => m.kind === 'patroni' && m.alive && m.postgresAlive);
-        return pg.some((m) => m.role === 'sync_standby') ? pg.find((m) => m.role === 'leader') : undefined;
-      }, 60_000);
+    // The primary once the last failover is over, with a synchronous standby in place (src/cluster/chaos.ts).
+    const healthyLeader = () => healthyPrimary(status, 60_000);
 
     try {
       await settle();
@@ -232,8 +140,7 @@ describe.skipIf(skip)('chaos: cluster under posting load', () => {
       let deadNode = '';
       await scenario('PostgreSQL primary node (Patroni + postmaster) SIGKILL', async () => {
         const leader = await healthyLeader();
-        sigkill(leader.pid);
-        sigkill(leader.postgresPid);
+        killPatroniNode(leader);
         deadNode = leader.name;
         return leader;
       });
@@ -310,27 +217,9 @@ describe.skipIf(skip)('chaos: cluster under posting load', () => {
     console.log(`chaos results (app database ${appDb}):\n${report.map((r) => `  ${r.scenario}: write gap ${r.writeGapMs} ms, failed attempts before retries succeeded ${r.failedAttempts}, posts acknowledged ${r.acked}, stream reconnections ${r.streamReconnects}`).join('\n')}`);
 
     // Every acknowledged post is there, once: read each author's statuses back through the load balancer.
-    for (const u of users) {
-      const mine = load.acked.filter((a) => a.user === u);
-      const seen: { id: string; content: string }[] = [];
-      let maxId: string | undefined;
-      for (;;) {
-        const r = await fetch(`${base}/api/v1/accounts/${u.id}/statuses?limit=40${maxId ? `&max_id=${maxId}` : ''}`, { headers: { authorization: `Bearer ${u.token}` } });
-        expect(r.status).toBe(200);
-        const page = (await r.json()) as { id: string; content: string }[];
-        if (page.length === 0) break;
-        seen.push(...page);
-        maxId = page[page.length - 1].id;
-      }
-      const ids = new Set(seen.map((s) => s.id));
-      expect(mine.filter((a) => !ids.has(a.id)).map((a) => a.key)).toEqual([]);
-      const byKey = new Map<string, number>();
-      for (const s of seen) {
-        const key = /chaos-\d+-\d+/.exec(s.content)?.[0];
-        if (key) byKey.set(key, (byKey.get(key) ?? 0) + 1);
-      }
-      expect([...byKey].filter(([, n]) => n > 1)).toEqual([]);
-    }
+    const back = await readBack(base, users, load.acked);
+    expect(back.missing).toEqual([]);
+    expect(back.duplicates).toEqual([]);
     expect(load.acked.length).toBeGreaterThan(80);
     passed = true;
   });

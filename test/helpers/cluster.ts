@@ -2,7 +2,6 @@
 import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { clusterDown, processesUnder } from '../../src/cluster/cluster.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -16,17 +15,5 @@ export async function clusterCli(args: string[], env: Record<string, string> = {
   return stdout;
 }
 
-/** `cluster down` if it was started, then, whatever happened, SIGKILL by PID anything still running from `dir`. */
-export async function tearDownCluster(dir: string, started: boolean): Promise<void> {
-  try {
-    if (started) await clusterDown(dir, () => {}).catch(() => {});
-  } finally {
-    for (const p of processesUnder(dir)) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  }
-}
+/** Shared with `starling drill failover`, which tears its throwaway cluster down the same way. */
+export { tearDownCluster } from '../../src/cluster/chaos.js';

@@ -2,7 +2,8 @@
  * The operations page (/ops), for administrators: this node's figures minute
  * by minute for the last 6 hours (GET /api/v1/admin/starling/ops), refreshed
  * every 30 s, as SVG charts with a text summary each, plus the SLOs and the
- * components as the status page shows them.
+ * components as the status page shows them, and the last disaster-recovery
+ * drills (restore, failover) from the drill log (GET /api/v1/admin/starling/drills).
  */
 import { useEffect, useId, useState } from 'react';
 import { ErrorBox, PageHeading, Spinner } from '../components/common';
@@ -50,6 +51,21 @@ interface OpsData {
   freshness: { last_probe_at: string | null; stale: boolean; stale_since: string | null };
 }
 
+/** One line of `<data-dir>/drill-log.jsonl` (src/dr/drill.ts, src/dr/failover-drill.ts): what the table shows. */
+interface Drill {
+  kind: string;
+  ok: boolean;
+  started_at: string;
+  rto_seconds: number | null;
+  rpo_seconds: number | null;
+  error?: string;
+  failover?: { killed: { name: string } | null; posts_acknowledged: number; posts_missing: number; posts_duplicated: number };
+  backup?: { path: string } | null;
+}
+
+/** How many drills the table shows, newest first. */
+const DRILLS_SHOWN = 10;
+
 const STATE_WORDS: Record<string, string> = {
   operational: 'Operational',
   degraded_performance: 'Degraded performance',
@@ -67,6 +83,8 @@ export default function Ops() {
   const [data, setData] = useState<OpsData | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(true);
+  const [drills, setDrills] = useState<Drill[] | null>(null);
+  const [drillsError, setDrillsError] = useState<unknown>(null);
 
   useEffect(() => {
     let live = true;
@@ -79,6 +97,16 @@ export default function Ops() {
         if (!live) return;
         setData(d);
         setError(null);
+        // The drill log is a file on this node, read apart: its failure must not hide the figures above.
+        try {
+          const { data: log } = await api<Drill[]>('/api/v1/admin/starling/drills', { signal: ctl.signal, query: { limit: String(DRILLS_SHOWN) } });
+          if (!live) return;
+          setDrills(log);
+          setDrillsError(null);
+        } catch (err) {
+          if (!live || (err as Error).name === 'AbortError') return;
+          setDrillsError(err);
+        }
       } catch (err) {
         if (!live || (err as Error).name === 'AbortError') return;
         setError(err);
@@ -126,6 +154,7 @@ export default function Ops() {
       {loading && !data && <Spinner label="Loading operations data" />}
       {error !== null && <ErrorBox>{data ? `Couldn't refresh: ${describeError(error)} Showing the figures from ${hhmm(data.generated_at)}.` : `Couldn't load the operations data. ${describeError(error)}`}</ErrorBox>}
       {data && <OpsBody data={data} />}
+      {data && <Drills drills={drills} error={drillsError} />}
     </section>
   );
 }
@@ -140,7 +169,7 @@ function OpsBody({ data }: { data: OpsData }) {
     <>
       <h2 className="section-title">Service-level objectives</h2>
       <div className="ops-table-wrap">
-        <table className="ops-table">
+        <table className="ops-table" aria-label="Service-level objectives">
           <thead>
             <tr>
               <th scope="col">Objective</th>
@@ -221,6 +250,67 @@ function OpsBody({ data }: { data: OpsData }) {
         />
         <Chart title="Posting probe latency" unit=" ms" digits={0} times={times} series={[{ name: 'Post to home timeline and stream', values: m.map((x) => x.probe_ms), color: 'var(--repost)' }]} />
       </div>
+    </>
+  );
+}
+
+const secs = (v: number | null, digits: number) => (v === null ? '–' : `${v.toFixed(digits)} s`);
+const when = (iso: string) => new Date(iso).toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+
+/** What a drill found, in words: lost and duplicated posts for a failover, the error for a failed drill. */
+function drillDetail(d: Drill): string {
+  const parts: string[] = [];
+  if (d.failover) {
+    const f = d.failover;
+    parts.push(`${f.killed ? `primary ${f.killed.name} killed; ` : ''}${f.posts_missing} lost, ${f.posts_duplicated} duplicated of ${f.posts_acknowledged} acknowledged posts`);
+  }
+  if (d.error) parts.push(d.error);
+  return parts.join('. ');
+}
+
+/** The last drills from the drill log: operators see at a glance whether recovery was rehearsed lately, and how it went. */
+function Drills({ drills, error }: { drills: Drill[] | null; error: unknown }) {
+  return (
+    <>
+      <h2 className="section-title">Disaster-recovery drills</h2>
+      {error !== null && <ErrorBox>{`Couldn't load the drill log. ${describeError(error)}`}</ErrorBox>}
+      {drills !== null && drills.length === 0 && (
+        <p className="ops-notice">
+          No drills on this node yet. Run <code>starling drill restore</code> or <code>starling drill failover</code> (docs/OPERATIONS.md).
+        </p>
+      )}
+      {drills !== null && drills.length > 0 && (
+        <div className="ops-table-wrap">
+          <table className="ops-table ops-drills" aria-label="Disaster-recovery drills">
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Drill</th>
+                <th scope="col">Result</th>
+                <th scope="col">RTO</th>
+                <th scope="col">RPO</th>
+                <th scope="col">Details</th>
+              </tr>
+            </thead>
+            <tbody>
+              {drills.map((d) => (
+                <tr key={`${d.started_at}-${d.kind}`}>
+                  <th scope="row">
+                    <time dateTime={d.started_at}>{when(d.started_at)}</time>
+                  </th>
+                  <td>{d.kind === 'failover' ? 'Failover' : d.kind === 'restore' ? 'Restore' : d.kind}</td>
+                  <td>
+                    <span className={`ops-alert ops-drill-${d.ok ? 'ok' : 'failed'}`}>{d.ok ? 'Passed' : 'Failed'}</span>
+                  </td>
+                  <td>{secs(d.rto_seconds, 1)}</td>
+                  <td>{secs(d.rpo_seconds, 0)}</td>
+                  <td className="ops-drill-detail">{drillDetail(d)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
     </>
   );
 }
