@@ -51,6 +51,19 @@ describe.runIf(onPostgres)('PostgreSQL query deadline', () => {
       expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
       const fresh = await serverBackends();
       expect(fresh.some((pid) => !frozen.includes(pid))).toBe(true);
+      // A post while they are still frozen: 200, or 503 to retry under the same key; kept exactly once.
+      const posts: number[] = [];
+      for (let i = 0; i < frozen.length + 5 && posts.at(-1) !== 200; i++) {
+        const res = await fetch(`${server.url}/api/v1/statuses`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${user.token}`, 'content-type': 'application/json', 'idempotency-key': 'frozen-post' },
+          body: JSON.stringify({ status: 'posted while frozen' }),
+          signal: AbortSignal.timeout(25_000),
+        });
+        posts.push(res.status);
+      }
+      expect(posts.at(-1)).toBe(200);
+      expect(posts.every((s) => s === 200 || s === 503)).toBe(true);
     } finally {
       for (const pid of frozen) {
         try {
@@ -64,5 +77,7 @@ describe.runIf(onPostgres)('PostgreSQL query deadline', () => {
     const after = await home();
     expect(after.status).toBe(200);
     expect(((await after.json()) as { id: string }[]).map((s) => s.id)).toContain(posted.id);
+    const frozenPosts = await server.ctx.db.selectFrom('statuses').select('id').where('account_id', '=', user.id).where('text', '=', 'posted while frozen').execute();
+    expect(frozenPosts).toHaveLength(1);
   });
 });
