@@ -248,13 +248,14 @@ ${plan.patroni.map((p) => `  server ${p.name} ${h}:${p.pgPort} check port ${p.re
 
 ${
   plan.haproxy.replicaPort
-    ? `# Reads where staleness is harmless (Starling's databaseReplicaUrl): the running replicas that Patroni says lag
+    ? `# Reads where staleness is harmless (Starling's databaseReplicaUrl): a running replica that Patroni says lags
 # less than 16 MB behind the leader (200 on /replica?lag=16MB). With none, connections are closed at once and
-# Starling reads from the primary instead.
+# Starling reads from the primary instead. \`balance first\`: every connection goes to the same replica while it
+# is up, because Starling checks an author's read fence on one connection and reads on others (store/replica.ts).
 listen postgres_replicas
   mode tcp
   bind ${h}:${plan.haproxy.replicaPort}
-  balance roundrobin
+  balance first
   option httpchk GET /replica?lag=16MB
   http-check expect status 200
   default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions

@@ -18,6 +18,11 @@
  * use the replica.
  *
  * A replica that fails (down, too slow, a recovery conflict) sends reads to the primary for `coolDownMs`.
+ *
+ * The fence is checked on one pooled connection and the reads run on others: every connection of the pool
+ * must reach the same replica. A single standby, a multi-host URL with prefer-standby (every connection
+ * settles on the first standby in the list) and HAProxy with `balance first` (src/cluster/configs.ts) do;
+ * HAProxy round robin over several replicas would not.
  */
 import { sql, type Transaction } from 'kysely';
 import type { Db } from './db.js';
@@ -46,6 +51,8 @@ export function createReplicaReads(db: Db, opts: { coolDownMs?: number; onFailur
     db,
     failed(err) {
       downUntil = Date.now() + coolDownMs;
+      // The next connections may reach another replica (HAProxy moved on), which may be further behind.
+      applied.clear();
       opts.onFailure?.(err);
     },
     async choose(fence) {

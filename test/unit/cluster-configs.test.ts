@@ -79,6 +79,7 @@ describe('starling cluster: the replica listener', () => {
     const listener = cfg.slice(cfg.indexOf('listen postgres_replicas'), cfg.indexOf('listen stats'));
     expect(listener).toContain('bind 127.0.0.1:5001');
     expect(listener).toContain('option httpchk GET /replica?lag=16MB');
+    expect(listener).toContain('balance first');
     expect(listener).toContain('server pg1 127.0.0.1:5433 check port 8009');
     expect(haproxyReplicaUrl(withReplicas)).toMatch(/^postgres:\/\/starling:[^@]+@127\.0\.0\.1:5001\/starling$/);
     expect(haproxyReplicaUrl(plan)).toBeNull();
