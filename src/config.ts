@@ -21,6 +21,16 @@ const Schema = z.object({
     .string()
     .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL')
     .optional(),
+  /**
+   * PostgreSQL only: a second pool for reads where staleness is harmless (public and tag timelines, search,
+   * profiles, account lists), e.g. every cluster member (postgres://u@h1:5432,h2:5432,h3:5432/starling, a standby
+   * preferred) or HAProxy's replica listener. Authors still read their own writes (store/replica.ts); a replica
+   * that fails sends reads to the primary. Unset: every read goes to databaseUrl.
+   */
+  databaseReplicaUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
   nodeId: z.coerce.number().int().min(0).max(1023).default(0),
   instanceTitle: z.string().default('Starling'),
   instanceDescription: z.string().default('A microblogging server that does not go down.'),
@@ -90,6 +100,11 @@ const Schema = z.object({
       busyTimeoutMs: z.coerce.number().int().min(0).default(250),
       /** PostgreSQL: a statement running longer fails (and is retried or counted by the breaker) instead of hanging through a failover. */
       statementTimeoutMs: z.coerce.number().int().min(100).default(15_000),
+      /**
+       * PostgreSQL: a query with no answer after this long fails with 503 and its connection is dropped (a frozen
+       * server never enforces statement_timeout). 0 turns it off. Schema changes (migrations) are exempt.
+       */
+      queryDeadlineMs: z.coerce.number().int().min(0).default(5000),
       breaker: z
         .object({
           /** Dependency failures in a row (busy, timed out, I/O) that open the breaker. */
@@ -203,6 +218,7 @@ const ENV: Record<string, string> = {
   STARLING_PUBLIC_URL: 'publicUrl',
   STARLING_DATA_DIR: 'dataDir',
   STARLING_DATABASE_URL: 'databaseUrl',
+  STARLING_DATABASE_REPLICA_URL: 'databaseReplicaUrl',
   STARLING_NODE_ID: 'nodeId',
   STARLING_INSTANCE_TITLE: 'instanceTitle',
   STARLING_CONTACT_EMAIL: 'contactEmail',
@@ -230,6 +246,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): Record<string, un
   if (env.STARLING_PRESSURE_ENABLED) out.pressure = { ...(out.pressure as object), enabled: !['0', 'false', 'no', 'off'].includes(env.STARLING_PRESSURE_ENABLED.toLowerCase()) };
   if (env.STARLING_READ_ONLY_AFTER) out.readOnly = { afterFailingSeconds: env.STARLING_READ_ONLY_AFTER };
   if (env.STARLING_WRITE_QUEUE_MAX) out.writes = { maxQueue: env.STARLING_WRITE_QUEUE_MAX };
+  if (env.STARLING_QUERY_DEADLINE_MS) out.writes = { ...(out.writes as object), queryDeadlineMs: env.STARLING_QUERY_DEADLINE_MS };
   const backup: Record<string, unknown> = {};
   if (env.STARLING_BACKUP_INTERVAL) backup.intervalMinutes = env.STARLING_BACKUP_INTERVAL;
   if (env.STARLING_BACKUP_KEEP) backup.keep = env.STARLING_BACKUP_KEEP;

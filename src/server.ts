@@ -6,7 +6,9 @@
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
-import { openDatabase, migrateToLatest, type OpenedDatabase } from './store/db.js';
+import { openDatabase, openReplicaPool, migrateToLatest, type OpenedDatabase } from './store/db.js';
+import { createReplicaReads, recordFences } from './store/replica.js';
+import { currentAccountId } from './services/request-scope.js';
 import { createIdGenerator } from './domain/ids.js';
 import type { AppContext } from './services/context.js';
 import type { Urls } from './domain/entities.js';
@@ -85,16 +87,29 @@ export async function openContext(
   if (applied.length) log.info({ migrations: applied }, 'database migrated');
   const urls: Urls = { base: config.publicUrl, domain: config.domain };
   let worker: JobWorker | null = null;
+  const onPostgres = database.dialect === 'postgres';
   const writer = createWriter(database.db, {
     maxQueue: config.writes.maxQueue,
     queueTimeoutMs: config.writes.queueTimeoutMs,
     onBatch: (n) => metrics.writeBatchSize.observe(n),
+    // Read fences (store/replica.ts) on every PostgreSQL node, replica or not: a node reading from a replica
+    // must see the fences of writes made through any other node.
+    ...(onPostgres ? { tagOf: currentAccountId, beforeCommit: recordFences } : {}),
   });
+  const replicaPool = onPostgres ? openReplicaPool(config) : null;
+  const replica = replicaPool ? createReplicaReads(replicaPool.db, { onFailure: (err) => log.warn({ err }, 'replica read failed: reading from the primary for a while') }) : undefined;
+  if (replicaPool) {
+    const closePrimary = database.close.bind(database);
+    database.close = async () => {
+      await Promise.all([closePrimary(), replicaPool.close()]);
+    };
+  }
   const now = () => new Date();
   const writeGuard = new WriteGuard({ config, writer, metrics, log, probeWrite: (write) => heartbeatWrite(write, config.nodeId, now) });
   const ctx: AppContext = {
     config,
     db: database.db,
+    replica,
     write: (fn) => writeGuard.write(fn),
     writeGuard,
     metrics,

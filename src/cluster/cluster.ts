@@ -22,6 +22,7 @@ import {
   etcdArgs,
   haproxyConfig,
   haproxyDatabaseUrl,
+  haproxyReplicaUrl,
   natsUrl,
   patroniConfig,
   patroniDataDir,
@@ -212,7 +213,7 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterStatus> {
   if (root) chmodSync(dir, 0o755);
 
   const [etcdN, natsN] = [3, 3];
-  const ports = await freePorts(etcdN * 2 + opts.pgMembers * 2 + natsN * 3 + opts.nodes + 3);
+  const ports = await freePorts(etcdN * 2 + opts.pgMembers * 2 + natsN * 3 + opts.nodes + 4);
   let i = 0;
   const next = () => ports[i++];
   const plan: ClusterPlan = {
@@ -222,7 +223,7 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterStatus> {
     patroni: Array.from({ length: opts.pgMembers }, (_, k) => ({ name: `pg${k + 1}`, pgPort: next(), restPort: next() })),
     nats: Array.from({ length: natsN }, (_, k): NatsMember => ({ name: `nats${k + 1}`, clientPort: next(), clusterPort: next(), httpPort: next() })),
     apps: Array.from({ length: opts.nodes }, (_, k) => ({ name: `app${k + 1}`, nodeId: k + 1, port: next() })),
-    haproxy: { httpPort: next(), pgPort: next(), statsPort: next() },
+    haproxy: { httpPort: next(), pgPort: next(), statsPort: next(), replicaPort: next() },
     appDb: opts.appDb,
     secrets: { superuser: randomBytes(12).toString('hex'), replication: randomBytes(12).toString('hex'), app: randomBytes(12).toString('hex') },
     token: randomBytes(4).toString('hex'),
@@ -342,9 +343,11 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterStatus> {
         writeFileSync(config, JSON.stringify(appConfig(a, plan), null, 2), { mode: 0o600 });
         // STARLING_* settings in the caller's environment reach every node (e.g. STARLING_LOG_LEVEL=debug); the
         // cluster's own (node id, database, config file, data folder) win over them.
-        const passed = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('STARLING_') && !['STARLING_CONFIG', 'STARLING_DATA_DIR', 'STARLING_DATABASE_URL'].includes(k)));
+        const passed = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('STARLING_') && !['STARLING_CONFIG', 'STARLING_DATA_DIR', 'STARLING_DATABASE_URL', 'STARLING_DATABASE_REPLICA_URL'].includes(k)));
         const env: Record<string, string | undefined> = { ...passed, PATH: process.env.PATH, HOME: process.env.HOME, STARLING_NODE_ID: String(a.nodeId), NODE_ENV: 'production' };
         if (plan.appDb === 'postgres') env.STARLING_DATABASE_URL = databaseUrl(plan);
+        // Deferrable reads from the replicas, through HAProxy (store/replica.ts keeps authors on their own writes).
+        if (plan.appDb === 'postgres' && haproxyReplicaUrl(plan)) env.STARLING_DATABASE_REPLICA_URL = haproxyReplicaUrl(plan)!;
         const pid = spawnLogged({ cmd: process.execPath, args: [join(REPO_ROOT, 'bin', 'starling.js'), 'serve', '--config', config], cwd: REPO_ROOT, env, logFile: logOf(a.name) });
         record({ name: a.name, kind: 'starling', pid, ports: { http: a.port }, log: logOf(a.name), config });
         await waitFor(

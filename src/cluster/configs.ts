@@ -33,7 +33,8 @@ export interface ClusterPlan {
   patroni: PatroniMember[];
   nats: NatsMember[];
   apps: AppMember[];
-  haproxy: { httpPort: number; pgPort: number; statsPort: number };
+  /** replicaPort: reads from replicas (config databaseReplicaUrl); absent in plans made before it existed. */
+  haproxy: { httpPort: number; pgPort: number; statsPort: number; replicaPort?: number };
   /** Where the app nodes keep their data: one shared SQLite file (one machine only), or PostgreSQL through Patroni. */
   appDb: 'sqlite' | 'postgres';
   secrets: { superuser: string; replication: string; app: string };
@@ -172,6 +173,15 @@ export function haproxyDatabaseUrl(plan: ClusterPlan): string {
   return `postgres://starling:${encodeURIComponent(plan.secrets.app)}@${plan.host}:${plan.haproxy.pgPort}/starling`;
 }
 
+/**
+ * Reads where staleness is harmless (config databaseReplicaUrl) through HAProxy's replica listener, which
+ * balances over the replicas Patroni calls healthy. Null when the plan has no such listener.
+ */
+export function haproxyReplicaUrl(plan: ClusterPlan): string | null {
+  if (!plan.haproxy.replicaPort) return null;
+  return `postgres://starling:${encodeURIComponent(plan.secrets.app)}@${plan.host}:${plan.haproxy.replicaPort}/starling`;
+}
+
 export const natsUrl = (plan: ClusterPlan) => plan.nats.map((n) => natsClientUrl(n, plan.host)).join(',');
 
 export const appDataDir = (plan: ClusterPlan, app: AppMember) => (plan.appDb === 'sqlite' ? join(plan.dir, 'app', 'shared') : join(plan.dir, 'app', app.name));
@@ -240,7 +250,24 @@ listen postgres_primary
   default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
 ${plan.patroni.map((p) => `  server ${p.name} ${h}:${p.pgPort} check port ${p.restPort}`).join('\n')}
 
-listen stats
+${
+  plan.haproxy.replicaPort
+    ? `# Reads where staleness is harmless (Starling's databaseReplicaUrl): a running replica that Patroni says lags
+# less than 16 MB behind the leader (200 on /replica?lag=16MB). With none, connections are closed at once and
+# Starling reads from the primary instead. \`balance first\`: every connection goes to the same replica while it
+# is up, because Starling checks an author's read fence on one connection and reads on others (store/replica.ts).
+listen postgres_replicas
+  mode tcp
+  bind ${h}:${plan.haproxy.replicaPort}
+  balance first
+  option httpchk GET /replica?lag=16MB
+  http-check expect status 200
+  default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
+${plan.patroni.map((p) => `  server ${p.name} ${h}:${p.pgPort} check port ${p.restPort}`).join('\n')}
+
+`
+    : ''
+}listen stats
   mode http
   bind ${h}:${plan.haproxy.statsPort}
   stats enable

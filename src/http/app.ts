@@ -11,6 +11,7 @@ import { StarlingError } from '../domain/errors.js';
 import type { AppContext } from '../services/context.js';
 import { sha256 } from '../services/auth.js';
 import { authPlugin } from './auth.js';
+import { requestScope } from '../services/request-scope.js';
 import { installPressure } from './pressure.js';
 import { installErrorHandler } from './error-handler.js';
 import { normaliseFormBody } from './validation.js';
@@ -117,6 +118,9 @@ export async function buildApp(ctx: AppContext, opts: { ops?: OpsEngine } = {}):
   // Read-only mode and load shedding decide before authentication, parsing and rate limiting do any work.
   await installPressure(app, ctx, ops);
   await app.register(authPlugin, { ctx });
+  // The signed-in account, for the writer's read fences (store/replica.ts). Entered here rather than on request:
+  // body parsing runs on the socket's events, outside a context entered earlier.
+  app.addHook('preHandler', (req, _reply, done) => requestScope.run({ accountId: req.auth?.accountId ?? null }, done));
 
   if (ctx.config.rateLimit.max > 0) {
     await app.register(rateLimit, {

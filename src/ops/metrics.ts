@@ -28,6 +28,8 @@ export interface Metrics {
   readonly opsLeader: Gauge;
   readonly shed: Counter<'priority' | 'reason'>;
   readonly admitted: Gauge<'priority'>;
+  /** Reads that could use the replica (http/replica-reads.ts), by where they went: replica, primary (fence), fallback. */
+  readonly replicaReads: Counter<'target'>;
 }
 
 /**
@@ -60,6 +62,7 @@ export function createMetrics(labels: { node: string }): Metrics {
       buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
       registers: r,
     }),
+    replicaReads: new Counter({ name: 'starling_replica_reads_total', help: 'Reads that may use the replica, by where they went (replica, primary for read-your-writes, fallback after a replica failure)', labelNames: ['target'], registers: r }),
     dbErrors: new Counter({ name: 'starling_db_errors_total', help: 'Failed database queries by statement kind', labelNames: ['kind'], registers: r }),
     postsCreated: new Counter({ name: 'starling_posts_created_total', help: 'Statuses created (reblogs included)', registers: r }),
     openStreams: new Gauge({ name: 'starling_streaming_connections', help: 'Open streaming connections on this node', registers: r }),

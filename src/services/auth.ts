@@ -16,6 +16,8 @@ export interface AuthInfo {
   /** Null for app-only (client_credentials) tokens. */
   accountId: string | null;
   scopes: string[];
+  /** The account's read fence (store/replica.ts), read on the primary with the token: null when it never wrote. */
+  fence?: string | null;
 }
 
 export const OOB_REDIRECT = 'urn:ietf:wg:oauth:2.0:oob';
@@ -34,11 +36,12 @@ export async function findToken(ctx: AppContext, token: string): Promise<AuthInf
   const row = await ctx.db
     .selectFrom('oauth_tokens')
     .leftJoin('users', 'users.account_id', 'oauth_tokens.account_id')
-    .select(['oauth_tokens.id', 'oauth_tokens.application_id', 'oauth_tokens.account_id', 'oauth_tokens.scopes', 'oauth_tokens.revoked_at', 'users.disabled'])
+    .leftJoin('read_fences', 'read_fences.account_id', 'oauth_tokens.account_id')
+    .select(['oauth_tokens.id', 'oauth_tokens.application_id', 'oauth_tokens.account_id', 'oauth_tokens.scopes', 'oauth_tokens.revoked_at', 'users.disabled', 'read_fences.xid'])
     .where('oauth_tokens.token_hash', '=', sha256(token))
     .executeTakeFirst();
   if (!row || row.revoked_at !== null || row.disabled === 1) return null;
-  return { tokenId: row.id, applicationId: row.application_id, accountId: row.account_id, scopes: parseScopes(row.scopes) };
+  return { tokenId: row.id, applicationId: row.application_id, accountId: row.account_id, scopes: parseScopes(row.scopes), fence: row.xid };
 }
 
 export function validateScopes(scope: string | undefined, fallback = 'read'): string[] {

@@ -12,11 +12,14 @@ import type { EventBus } from '../bus/bus.js';
 import type { WriteFn } from '../store/writer.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { WriteGuard } from '../ops/read-only.js';
+import type { ReplicaReads } from '../store/replica.js';
 
 export interface AppContext {
   readonly config: Config;
   /** For reads, and for single statements that need no transaction. */
   readonly db: Db;
+  /** PostgreSQL with config databaseReplicaUrl: the replica pool and when it may be read (http/replica-reads.ts). */
+  readonly replica?: ReplicaReads;
   /**
    * Every write transaction: group-committed with concurrent writes (store/writer.ts),
    * answered only once durable. Never call it from inside another write.

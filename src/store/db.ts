@@ -6,6 +6,7 @@
  */
 import SQLite from 'better-sqlite3';
 import postgres from 'postgres';
+import { PostgresJSDialect, PostgresJSDriver, type PostgresJSDialectConfig } from 'kysely-postgres-js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
@@ -22,11 +23,12 @@ import {
   OperationNodeTransformer,
   ValueNode,
   PrimitiveValueListNode,
+  CompiledQuery,
+  type DatabaseConnection,
 } from 'kysely';
 import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
 import { isConnectionLost } from './errors.js';
-import { StarlingPostgresDialect } from './postgres-driver.js';
 
 export type Db = Kysely<Database>;
 export type DialectName = 'sqlite' | 'postgres';
@@ -170,6 +172,20 @@ export interface PostgresOptions {
   connectTimeoutSeconds?: number;
   /** Pool size. */
   max?: number;
+  /**
+   * Client-side bound on one query (0: none). statement_timeout is enforced by the server, so a server that is
+   * frozen (SIGSTOP, a hung VM, a partition that drops packets) never answers it: past this bound the query fails
+   * as 'unavailable' (store/errors.ts QUERY_DEADLINE) and its connection is abandoned, so the next query connects
+   * afresh, to whichever server is primary by then. DDL (migrations) is exempt: statement_timeout still bounds it.
+   */
+  queryDeadlineMs?: number;
+  /**
+   * libpq's target_session_attrs: 'primary' (default) for the main pool; the replica pool uses 'prefer-standby'
+   * so that a multi-host URL of every cluster member reads from a standby and still works with only the primary up.
+   */
+  targetSessionAttrs?: 'primary' | 'prefer-standby';
+  /** application_name, to tell the pools apart in pg_stat_activity. */
+  applicationName?: string;
 }
 
 /**
@@ -188,18 +204,25 @@ export interface PostgresOptions {
  */
 export function openPostgres(url: string, observe?: QueryObserver, opts: PostgresOptions = {}): OpenedDatabase {
   ignoreLostTypeFetches();
-  const client = postgres(url, {
-    target_session_attrs: 'primary',
-    connect_timeout: opts.connectTimeoutSeconds ?? 5,
-    max: opts.max ?? 10,
-    // Idle connections to a primary that has since become a standby are not kept for ever.
-    idle_timeout: 60,
-    types: { bigint: postgres.BigInt },
-    connection: { statement_timeout: opts.statementTimeoutMs ?? 15_000, application_name: 'starling' },
-    onnotice: () => {},
-  });
+  const connectTimeout = opts.connectTimeoutSeconds ?? 5;
+  const pool = createSlotPool(
+    () =>
+      postgres(url, {
+        target_session_attrs: opts.targetSessionAttrs ?? 'primary',
+        connect_timeout: connectTimeout,
+        // One connection per client: see createSlotPool.
+        max: 1,
+        // Idle connections to a primary that has since become a standby are not kept for ever.
+        idle_timeout: 60,
+        types: { bigint: postgres.BigInt },
+        connection: { statement_timeout: opts.statementTimeoutMs ?? 15_000, application_name: opts.applicationName ?? 'starling' },
+        onnotice: () => {},
+      }),
+    { size: opts.max ?? 10, acquireTimeoutMs: connectTimeout * 2000, queryDeadlineMs: opts.queryDeadlineMs ?? 0 },
+  );
   const db = new Kysely<Database>({
-    dialect: new StarlingPostgresDialect(client, (opts.connectTimeoutSeconds ?? 5) * 2000),
+    // A factory: the dialect takes a plain object only from one (it checks instances for being postgres.js's function).
+    dialect: new Dialect({ postgres: () => pool as unknown as postgres.Sql }),
     plugins: [new IntegerResultsPlugin()],
     log: observe ? (e) => observe({ ok: e.level === 'query', ms: e.queryDurationMillis, sql: e.query.sql }) : undefined,
   });
@@ -216,6 +239,218 @@ export function openPostgres(url: string, observe?: QueryObserver, opts: Postgre
       await db.destroy();
     },
   };
+}
+
+/**
+ * kysely-postgres-js's dialect with one repair: Kysely 0.28's rollbackTransaction, when the ROLLBACK itself
+ * fails (the connection was lost: the usual reason a transaction is rolled back during a failover), calls a
+ * private method that only its own pg connection class has, and throws a TypeError instead of the lost
+ * connection's error — a 500 instead of a 503, and the writer would not retry. The connection needs no marking
+ * here: a lost one is never released (createSlotPool).
+ */
+class Driver extends PostgresJSDriver {
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('rollback'));
+  }
+}
+
+class Dialect extends PostgresJSDialect {
+  constructor(private readonly settings: PostgresJSDialectConfig) {
+    super(settings);
+  }
+  override createDriver(): Driver {
+    return new Driver(this.settings);
+  }
+}
+
+/** Statements the query deadline does not cut short: schema changes (migrations) may rightly run long; statement_timeout bounds them. */
+const DDL = /^\s*(create|alter|drop|lock|vacuum|analyze|reindex|cluster|refresh|comment)\b/i;
+
+/** The error a query past its deadline fails with: 'unavailable' (store/errors.ts), so a 503 and a writer retry. */
+export function queryDeadlineError(ms: number): Error {
+  return Object.assign(new Error(`the database did not answer within ${ms} ms`), { code: 'QUERY_DEADLINE' });
+}
+
+/** What postgres.js passes to a query's `onexecute`: its connection, whose `onclose` it calls once when the connection closes. */
+interface ConnectionHandle {
+  onclose: ((err: unknown) => void) | null;
+}
+
+interface Slot {
+  client: postgres.Sql;
+  free: boolean;
+}
+
+/**
+ * The pool Kysely sees: `size` postgres.js clients of one connection each, rather than one client of `size`
+ * connections, because postgres.js 3.4 gives no way to drop one connection of a pool: its connections are
+ * private, `query.cancel()` needs the server to answer (a frozen one never does), and `sql.end()` ends them
+ * all. With one connection per client, abandoning a stuck connection is ending its client
+ * (`end({ timeout: 0 })`: pending queries fail with CONNECTION_DESTROYED, the socket is sent Terminate and
+ * half-closed) and putting a new client in its slot; the other connections carry on.
+ *
+ * The repairs for postgres.js 3.4 still apply:
+ *
+ * - A connection that died while reserved (the primary crashed, was shut
+ *   down, a failover) must not be released: postgres.js 3.4 then puts the
+ *   closed connection back among the open ones, and the next query on it
+ *   throws inside a timer (`socket.write` of null), which ends the process.
+ *   Here such a slot gets a fresh client instead. Nothing more is sent on
+ *   such a connection either (Kysely's ROLLBACK after the error): it fails at
+ *   once, as it would.
+ * - PostgreSQL text cannot hold U+0000 (SQLite's can): a parameter holding it
+ *   fails the whole statement with 22021, a 500 for what is only odd input (a
+ *   search for "\u0000"). Such characters become U+FFFD, the replacement
+ *   character, as a decoder does with what it cannot represent. Only strings
+ *   that contain one are copied.
+ */
+function createSlotPool(make: () => postgres.Sql, opts: { size: number; acquireTimeoutMs: number; queryDeadlineMs: number }) {
+  const slots: Slot[] = Array.from({ length: Math.max(1, opts.size) }, () => ({ client: make(), free: true }));
+  const waiting: ((slot: Slot) => void)[] = [];
+  let ended = false;
+  const clean = (params: unknown[] | undefined) =>
+    params?.some((p) => typeof p === 'string' && p.includes('\0')) ? params.map((p) => (typeof p === 'string' ? p.replaceAll('\0', '\uFFFD') : p)) : params;
+
+  function giveBack(slot: Slot): void {
+    const next = waiting.shift();
+    if (next) next(slot);
+    else slot.free = true;
+  }
+  /** Ends a slot's client without waiting for its server (which may never answer) and gives the slot a new one. */
+  function renew(slot: Slot): void {
+    const old = slot.client;
+    slot.client = make();
+    void old.end({ timeout: 0 }).catch(() => {});
+  }
+  function takeSlot(deadline: number): Promise<Slot> {
+    const free = slots.find((s) => s.free);
+    if (free) {
+      free.free = false;
+      return Promise.resolve(free);
+    }
+    return new Promise((resolve, reject) => {
+      const wait = (slot: Slot) => {
+        clearTimeout(timer);
+        resolve(slot);
+      };
+      const timer = setTimeout(() => {
+        waiting.splice(waiting.indexOf(wait), 1);
+        reject(Object.assign(new Error(`no database connection within ${opts.acquireTimeoutMs} ms`), { code: 'CONNECT_TIMEOUT' }));
+      }, Math.max(0, deadline - Date.now()));
+      waiting.push(wait);
+    });
+  }
+
+  return {
+    end: async () => {
+      ended = true;
+      await Promise.all(slots.map((s) => s.client.end({ timeout: 5 })));
+    },
+    reserve: async () => {
+      if (ended) throw Object.assign(new Error('the database pool is closed'), { code: 'CONNECTION_ENDED' });
+      const deadline = Date.now() + opts.acquireTimeoutMs;
+      const slot = await takeSlot(deadline);
+      let reserved: postgres.ReservedSql;
+      try {
+        reserved = await reserveWithin(slot.client, Math.max(1, deadline - Date.now()));
+      } catch (err) {
+        // A connect that failed or never came: the client may hold a half-made connection; start this slot afresh.
+        renew(slot);
+        giveBack(slot);
+        throw err;
+      }
+      const client = slot.client;
+      let lost: unknown = null;
+      let released = false;
+      const abandon = (err: unknown) => {
+        lost ??= err;
+        // Once per client: the slot may have been renewed already.
+        if (slot.client === client) renew(slot);
+      };
+      // The connection closing while reserved and idle (between a transaction's statements) fails no query, so
+      // nothing above would notice, and the next statement would be written to a closed socket (a throw inside
+      // postgres.js's write timer, which ends the process) or into a new connection's start-up (resolving empty).
+      // postgres.js hands its connection to `onexecute` and calls that connection's `onclose` when it closes, as
+      // its own begin() relies on: the reservation is lost at that moment. BEGIN has no parameters, so it always
+      // reaches onexecute.
+      let watched: ConnectionHandle | null = null;
+      const watch = (handle: ConnectionHandle): boolean => {
+        if (watched !== handle) {
+          watched = handle;
+          handle.onclose = (err) => abandon(err ?? Object.assign(new Error('the database connection closed'), { code: 'CONNECTION_CLOSED' }));
+        }
+        return true;
+      };
+      return {
+        release: () => {
+          if (released) return;
+          released = true;
+          if (watched) watched.onclose = null;
+          // A lost connection's client was ended and replaced already (abandon).
+          if (!lost) reserved.release();
+          giveBack(slot);
+        },
+        unsafe: (query: string, params?: unknown[], options?: unknown) => {
+          if (lost) return Object.assign(Promise.reject(lost), { cursor: undefined });
+          const pending = reserved.unsafe(query, clean(params) as postgres.ParameterOrJSON<never>[], { ...(options as object), onexecute: watch } as postgres.UnsafeQueryOptions);
+          const noteLoss = (err: unknown) => {
+            if (isConnectionLost(err)) abandon(err);
+            throw err;
+          };
+          const bounded = (): Promise<unknown> => {
+            const answer = pending.then(undefined, noteLoss);
+            const ms = opts.queryDeadlineMs;
+            if (ms <= 0 || DDL.test(query)) return answer;
+            let timer: NodeJS.Timeout;
+            const late = new Promise<never>((_, reject) => {
+              timer = setTimeout(() => {
+                const err = queryDeadlineError(ms);
+                // Abandon now, not at release: the stuck connection must not take more queries, and ending its
+                // client fails the pending query (its rejection is handled by the race below).
+                abandon(err);
+                reject(err);
+              }, ms);
+            });
+            return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+          };
+          // A thenable rather than `pending.catch(…)`: postgres.js runs a query when it is first awaited, and a
+          // cursor (Kysely's stream()) must be asked for before that.
+          return {
+            then: (ok?: (v: unknown) => unknown, ko?: (e: unknown) => unknown) => bounded().then(ok, ko),
+            cursor: (rows?: number) => pending.cursor(rows ?? 1),
+          } as unknown as typeof pending;
+        },
+      };
+    },
+  };
+}
+
+/**
+ * `reserve()`, bounded. In postgres.js 3.4 a reserve waiting for a new
+ * connection is forgotten when that connection dies while it starts up (during
+ * its array-type query): the promise never settles, and the request or write
+ * waiting on it would hang for ever. After the timeout it fails as a connect
+ * timeout (the writer retries it); a connection that arrives later is released.
+ */
+function reserveWithin(client: postgres.Sql, ms: number): Promise<postgres.ReservedSql> {
+  return new Promise((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(Object.assign(new Error(`no database connection within ${ms} ms`), { code: 'CONNECT_TIMEOUT' }));
+    }, ms);
+    client.reserve().then(
+      (r) => {
+        clearTimeout(timer);
+        if (late) r.release();
+        else resolve(r);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }
 
 /**
@@ -240,11 +475,32 @@ function ignoreLostTypeFetches(): void {
 
 /** The database a configuration names: PostgreSQL when `databaseUrl` is set, else the SQLite file in the data folder. */
 export function openDatabase(
-  config: { databaseUrl?: string; databaseFile: string; writes?: { busyTimeoutMs?: number; statementTimeoutMs?: number } },
+  config: { databaseUrl?: string; databaseFile: string; writes?: { busyTimeoutMs?: number; statementTimeoutMs?: number; queryDeadlineMs?: number } },
   observe?: QueryObserver,
 ): OpenedDatabase {
-  if (config.databaseUrl) return openPostgres(config.databaseUrl, observe, { statementTimeoutMs: config.writes?.statementTimeoutMs });
+  if (config.databaseUrl) {
+    return openPostgres(config.databaseUrl, observe, { statementTimeoutMs: config.writes?.statementTimeoutMs, queryDeadlineMs: config.writes?.queryDeadlineMs });
+  }
   return openSqlite(config.databaseFile, observe, { busyTimeoutMs: config.writes?.busyTimeoutMs });
+}
+
+/**
+ * The pool for reads where staleness is harmless (config databaseReplicaUrl; store/replica.ts decides when it
+ * may be used). Short connect timeout: a replica that is down must cost a read little before it falls back to
+ * the primary.
+ */
+export function openReplicaPool(
+  config: { databaseReplicaUrl?: string; writes?: { statementTimeoutMs?: number; queryDeadlineMs?: number } },
+  observe?: QueryObserver,
+): OpenedDatabase | null {
+  if (!config.databaseReplicaUrl) return null;
+  return openPostgres(config.databaseReplicaUrl, observe, {
+    statementTimeoutMs: config.writes?.statementTimeoutMs,
+    queryDeadlineMs: config.writes?.queryDeadlineMs,
+    connectTimeoutSeconds: 2,
+    targetSessionAttrs: 'prefer-standby',
+    applicationName: 'starling-replica',
+  });
 }
 
 export async function migrateToLatest(db: Kysely<any>): Promise<{ applied: string[] }> {

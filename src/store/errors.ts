@@ -29,6 +29,8 @@ const PG_CONNECTION_CODES = new Set([
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
   'CONNECT_TIMEOUT',
+  // Ours (store/db.ts): no answer within the client-side query deadline; the connection was abandoned.
+  'QUERY_DEADLINE',
   'ECONNREFUSED',
   'ECONNRESET',
   'EPIPE',

@@ -307,6 +307,7 @@ export interface Database {
   maintenances: MaintenanceTable;
   status_subscribers: StatusSubscriberTable;
   followed_tags: FollowedTagTable;
+  read_fences: ReadFenceTable;
 }
 
 export type Account = Selectable<AccountTable>;
@@ -329,3 +330,9 @@ export interface FollowedTagTable {
 }
 
 export type FollowedTag = Selectable<FollowedTagTable>;
+
+/** store/replica.ts: the transaction (pg_current_xact_id() as text) that last wrote for an account. PostgreSQL only. */
+export interface ReadFenceTable {
+  account_id: string;
+  xid: string;
+}

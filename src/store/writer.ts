@@ -52,6 +52,13 @@ export interface WriterOptions {
    * never fails that way.
    */
   retryUnavailableMs?: number;
+  /** Read when a write is queued: what `beforeCommit` is told about it (the signed-in account it is made for). */
+  tagOf?: () => string | null;
+  /**
+   * Runs in each batch's transaction just before COMMIT, with the tags of its writes (the read fences,
+   * store/replica.ts). Failing fails the batch as its COMMIT would.
+   */
+  beforeCommit?: (trx: Transaction<Database>, tags: (string | null)[]) => Promise<void>;
 }
 
 interface Pending {
@@ -59,6 +66,7 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
   queuedAt: number;
+  tag: string | null;
 }
 
 /** SQLite's "someone else holds the write lock": no write in this batch can succeed now. */
@@ -104,6 +112,16 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
         item.reject(err);
         return false;
       }
+      if (opts.beforeCommit) {
+        try {
+          await opts.beforeCommit(trx, [item.tag]);
+        } catch (err) {
+          await trx.rollback().execute().catch(() => {});
+          if (retryable(err)) return true;
+          item.reject(err);
+          return false;
+        }
+      }
       try {
         await trx.commit().execute();
       } catch (err) {
@@ -138,6 +156,7 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
           outcomes.push({ ok: false, error });
         }
       }
+      if (opts.beforeCommit) await opts.beforeCommit(trx, batch.map((b) => b.tag));
       committing = true;
       await trx.commit().execute();
     } catch (err) {
@@ -197,7 +216,7 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
         return Promise.reject(new StarlingError('overloaded', undefined, { details: { retryAfter: 5 }, cause: new Error(`${queue.length} writes waiting`) }));
       }
       return new Promise<T>((resolve, reject) => {
-        queue.push({ fn: fn as WriteFn<unknown>, resolve: resolve as (v: unknown) => void, reject, queuedAt: Date.now() });
+        queue.push({ fn: fn as WriteFn<unknown>, resolve: resolve as (v: unknown) => void, reject, queuedAt: Date.now(), tag: opts.tagOf?.() ?? null });
         if (!draining) void drain();
       });
     },

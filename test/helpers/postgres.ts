@@ -49,12 +49,12 @@ export interface TempPostgres {
 const asRoot = () => process.getuid?.() === 0;
 
 /** Runs a PostgreSQL binary, as the postgres user when we are root. */
-function pgCommand(bin: string, args: string[]): [string, string[]] {
+export function pgCommand(bin: string, args: string[]): [string, string[]] {
   const path = join(PG_BIN, bin);
   return asRoot() ? ['setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', path, ...args]] : [path, args];
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
@@ -65,7 +65,7 @@ function freePort(): Promise<number> {
   });
 }
 
-async function waitReady(url: string, proc: ChildProcess, log: () => string, timeoutMs = 30_000): Promise<void> {
+export async function waitReady(url: string, proc: ChildProcess, log: () => string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`postgres exited (${proc.exitCode ?? proc.signalCode}) before it was ready:\n${log()}`);

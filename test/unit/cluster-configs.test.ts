@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { appConfig, databaseUrl, haproxyConfig, patroniConfig, type ClusterPlan } from '../../src/cluster/configs.js';
+import { appConfig, databaseUrl, haproxyConfig, haproxyReplicaUrl, patroniConfig, type ClusterPlan } from '../../src/cluster/configs.js';
 import { natsConfig } from '../../src/cluster/nats.js';
 import { parseNatsServers } from '../../src/bus/nats.js';
 import { tempDir } from '../helpers/server.js';
@@ -59,6 +59,31 @@ describe('cluster configuration', () => {
     expect(cfg).toContain('timeout check 3s');
     expect(cfg).toContain('server pg1 127.0.0.1:5433 check port 8009');
     expect(cfg).toContain('timeout tunnel 1h');
+    const dir = tempDir();
+    try {
+      const file = join(dir.path, 'haproxy.cfg');
+      writeFileSync(file, cfg);
+      const r = spawnSync('haproxy', ['-c', '-q', '-f', file], { encoding: 'utf8' });
+      expect(r.stderr + r.stdout).toBe('');
+      expect(r.status).toBe(0);
+    } finally {
+      dir.remove();
+    }
+  });
+});
+
+describe('starling cluster: the replica listener', () => {
+  it.skipIf(missingBinaries(['haproxy']).length > 0 && process.env.CI !== 'true')('balances over replicas Patroni calls healthy, and HAProxy accepts the file', () => {
+    const withReplicas: ClusterPlan = { ...plan, haproxy: { ...plan.haproxy, replicaPort: 5001 } };
+    expect(haproxyConfig(plan)).not.toContain('postgres_replicas');
+    const cfg = haproxyConfig(withReplicas);
+    const listener = cfg.slice(cfg.indexOf('listen postgres_replicas'), cfg.indexOf('listen stats'));
+    expect(listener).toContain('bind 127.0.0.1:5001');
+    expect(listener).toContain('option httpchk GET /replica?lag=16MB');
+    expect(listener).toContain('balance first');
+    expect(listener).toContain('server pg1 127.0.0.1:5433 check port 8009');
+    expect(haproxyReplicaUrl(withReplicas)).toMatch(/^postgres:\/\/starling:[^@]+@127\.0\.0\.1:5001\/starling$/);
+    expect(haproxyReplicaUrl(plan)).toBeNull();
     const dir = tempDir();
     try {
       const file = join(dir.path, 'haproxy.cfg');

@@ -18,6 +18,7 @@ import { accountViews, statusViews } from '../../services/views.js';
 import { optionalUser, requireToken, requireUser } from '../auth.js';
 import { cursorOf, setLinkHeader } from '../pagination.js';
 import { PageQuery, parse, zArray, zBool, zLimit } from '../validation.js';
+import { readFrom } from '../replica-reads.js';
 
 // ---------------------------------------------------------------- schemas
 
@@ -205,10 +206,10 @@ export async function accountRoutes(app: FastifyInstance, opts: { ctx: AppContex
     return credentialAccount(ctx, account);
   });
 
-  app.get('/api/v1/accounts/lookup', async (req) => {
+  app.get('/api/v1/accounts/lookup', async (req, reply) => {
     optionalUser(req, 'read:accounts');
     const { acct } = parse(LookupQuery, req.query);
-    const account = await findAccountByUsername(ctx, acct);
+    const account = await readFrom(ctx, req, reply, (c) => findAccountByUsername(c, acct));
     if (!account) throw notFound();
     return renderAccount(account, ctx.urls);
   });
@@ -220,9 +221,10 @@ export async function accountRoutes(app: FastifyInstance, opts: { ctx: AppContex
     return relationships(ctx, accountId, id.filter(isId));
   });
 
-  app.get('/api/v1/accounts/:id', async (req) => {
+  app.get('/api/v1/accounts/:id', async (req, reply) => {
     optionalUser(req, 'read:accounts');
-    const account = await findAccount(ctx, pathId(req));
+    const id = pathId(req);
+    const account = await readFrom(ctx, req, reply, (c) => findAccount(c, id));
     if (!account) throw notFound();
     return renderAccount(account, ctx.urls);
   });
@@ -231,28 +233,34 @@ export async function accountRoutes(app: FastifyInstance, opts: { ctx: AppContex
     const viewerId = optionalUser(req, 'read:statuses');
     const id = pathId(req);
     const q = parse(StatusesQuery, req.query);
-    const rows = await accountStatuses(ctx, viewerId, id, q, {
-      excludeReplies: q.exclude_replies ?? false,
-      excludeReblogs: q.exclude_reblogs ?? false,
-      onlyMedia: q.only_media ?? false,
-      pinned: q.pinned ?? false,
+    return readFrom(ctx, req, reply, async (c) => {
+      const rows = await accountStatuses(c, viewerId, id, q, {
+        excludeReplies: q.exclude_replies ?? false,
+        excludeReblogs: q.exclude_reblogs ?? false,
+        onlyMedia: q.only_media ?? false,
+        pinned: q.pinned ?? false,
+      });
+      setLinkHeader(req, reply, c.urls.base, cursorOf(rows, (s) => s.id));
+      return statusViews(c, rows, viewerId);
     });
-    setLinkHeader(req, reply, ctx.urls.base, cursorOf(rows, (s) => s.id));
-    return statusViews(ctx, rows, viewerId);
   });
 
   app.get('/api/v1/accounts/:id/followers', async (req, reply) => {
     optionalUser(req, 'read:accounts');
     const id = pathId(req);
-    await requireAccount(ctx, id);
-    return sendGraphPage(ctx, req, reply, 'followers', id);
+    return readFrom(ctx, req, reply, async (c) => {
+      await requireAccount(c, id);
+      return sendGraphPage(c, req, reply, 'followers', id);
+    });
   });
 
   app.get('/api/v1/accounts/:id/following', async (req, reply) => {
     optionalUser(req, 'read:accounts');
     const id = pathId(req);
-    await requireAccount(ctx, id);
-    return sendGraphPage(ctx, req, reply, 'following', id);
+    return readFrom(ctx, req, reply, async (c) => {
+      await requireAccount(c, id);
+      return sendGraphPage(c, req, reply, 'following', id);
+    });
   });
 
   app.post('/api/v1/accounts/:id/follow', async (req) => {

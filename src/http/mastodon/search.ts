@@ -12,6 +12,7 @@ import { tagViews } from '../../services/tags.js';
 import { statusViews } from '../../services/views.js';
 import { optionalUser, requireUser } from '../auth.js';
 import { parse, zBool, zLimit, zOptId } from '../validation.js';
+import { readFrom } from '../replica-reads.js';
 
 const single = (v: unknown) => (Array.isArray(v) && v.length === 1 ? v[0] : v);
 
@@ -58,7 +59,7 @@ function present(req: FastifyRequest, key: string): boolean {
 }
 
 export async function searchRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
-  app.get('/api/v2/search', async (req) => {
+  app.get('/api/v2/search', async (req, reply) => {
     const viewerId = optionalUser(req, 'read:search');
     const q = parse(SearchQuery, req.query);
     if (viewerId === null) {
@@ -66,7 +67,8 @@ export async function searchRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
       if (q.resolve) throw new StarlingError('unauthorized', 'Search queries that resolve remote resources are not supported without authentication');
     }
     if (q.type !== undefined && !TYPES.has(q.type)) return { accounts: [], statuses: [], hashtags: [] };
-    const results = await search(ctx, viewerId, {
+    return readFrom(ctx, req, reply, async (c) => {
+    const results = await search(c, viewerId, {
       q: q.q,
       type: q.type as 'accounts' | 'hashtags' | 'statuses' | undefined,
       following: q.following,
@@ -77,16 +79,19 @@ export async function searchRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
       offset: q.offset,
     });
     return {
-      accounts: results.accounts.map((a) => renderAccount(a, ctx.urls)),
-      statuses: await statusViews(ctx, results.statuses, viewerId),
-      hashtags: await tagViews(ctx, results.hashtags, viewerId),
+      accounts: results.accounts.map((a) => renderAccount(a, c.urls)),
+      statuses: await statusViews(c, results.statuses, viewerId),
+      hashtags: await tagViews(c, results.hashtags, viewerId),
     };
+    });
   });
 
-  app.get('/api/v1/accounts/search', async (req) => {
+  app.get('/api/v1/accounts/search', async (req, reply) => {
     const { accountId } = requireUser(req, 'read:accounts');
     const q = parse(AccountSearchQuery, req.query);
-    const accounts = await searchAccounts(ctx, accountId, q.q, { limit: q.limit, offset: q.offset, following: q.following === true });
-    return accounts.map((a) => renderAccount(a, ctx.urls));
+    return readFrom(ctx, req, reply, async (c) => {
+      const accounts = await searchAccounts(c, accountId, q.q, { limit: q.limit, offset: q.offset, following: q.following === true });
+      return accounts.map((a) => renderAccount(a, c.urls));
+    });
   });
 }

@@ -8,6 +8,7 @@ import { StarlingError } from '../../domain/errors.js';
 import { requireUser, optionalUser } from '../auth.js';
 import { parse, zBool, PageQuery } from '../validation.js';
 import { setLinkHeader, cursorOf } from '../pagination.js';
+import { readFrom } from '../replica-reads.js';
 
 const PublicQuery = PageQuery.extend({ local: zBool.optional(), remote: zBool.optional(), only_media: zBool.optional() });
 
@@ -23,18 +24,23 @@ export async function timelineRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
   app.get('/api/v1/timelines/public', async (req, reply) => {
     const viewerId = optionalUser(req, 'read:statuses');
     const q = parse(PublicQuery, req.query);
-    const statuses = await publicTimeline(ctx, viewerId, q, { remoteOnly: q.remote === true, onlyMedia: q.only_media === true });
-    setLinkHeader(req, reply, ctx.urls.base, cursorOf(statuses, (s) => s.id));
-    return statusViews(ctx, statuses, viewerId);
+    return readFrom(ctx, req, reply, async (c) => {
+      const statuses = await publicTimeline(c, viewerId, q, { remoteOnly: q.remote === true, onlyMedia: q.only_media === true });
+      setLinkHeader(req, reply, c.urls.base, cursorOf(statuses, (s) => s.id));
+      return statusViews(c, statuses, viewerId);
+    });
   });
 
   app.get('/api/v1/timelines/tag/:hashtag', async (req, reply) => {
     const viewerId = optionalUser(req, 'read:statuses');
     const { hashtag } = parse(z.object({ hashtag: z.string() }), req.params);
     const q = parse(PublicQuery, req.query);
-    const statuses = q.remote || q.only_media ? [] : await tagTimeline(ctx, viewerId, assertTagName(hashtag.replace(/^#/, '')), q);
-    setLinkHeader(req, reply, ctx.urls.base, cursorOf(statuses, (s) => s.id));
-    return statusViews(ctx, statuses, viewerId);
+    const tag = assertTagName(hashtag.replace(/^#/, ''));
+    return readFrom(ctx, req, reply, async (c) => {
+      const statuses = q.remote || q.only_media ? [] : await tagTimeline(c, viewerId, tag, q);
+      setLinkHeader(req, reply, c.urls.base, cursorOf(statuses, (s) => s.id));
+      return statusViews(c, statuses, viewerId);
+    });
   });
 
   app.get('/api/v1/timelines/list/:id', async (req) => {

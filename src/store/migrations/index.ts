@@ -6,6 +6,7 @@ import * as m0003 from './0003-tags.js';
 import * as m0004 from './0004-ops.js';
 import * as m0005 from './0005-pull-index.js';
 import * as m0006 from './0006-search-postgres.js';
+import * as m0007 from './0007-read-fences.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-core': m0001,
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '0004-ops': m0004,
   '0005-pull-index': m0005,
   '0006-search-postgres': m0006,
+  '0007-read-fences': m0007,
 };
