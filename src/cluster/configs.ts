@@ -98,17 +98,27 @@ etcd:
 
 bootstrap:
   dcs:
-    # loop_wait + 2 × retry_timeout must not exceed ttl: 1 + 6 ≤ 8. The ttl is most of a whole-node failover
-    # (the dead leader's key must expire); 8 s did not cause spurious failovers on a loaded 2-core machine.
-    ttl: 8
+    # loop_wait + 2 × retry_timeout must not exceed ttl: 1 + 4 ≤ 6. The ttl is most of a whole-node failover
+    # (the dead leader's key must expire, then a standby's next loop sees it: ≈ ttl + 1 s); 6 s did not cause
+    # spurious failovers on a loaded 2-core machine (docs/RELIABILITY.md).
+    ttl: 6
     loop_wait: 1
-    retry_timeout: 3
+    retry_timeout: 2
     maximum_lag_on_failover: 1048576
+    # A crashed primary (postmaster gone, Patroni alive) fails over to its synchronous standby at once instead of
+    # being restarted in place: with pg_rewind on, Patroni would first run crash recovery in single-user mode,
+    # then start it read-only and promote it (6–11 s here). Strict synchronous mode means the sync standby has every
+    # acknowledged commit; Patroni still restarts in place when no failover is possible (is_failover_possible).
+    primary_start_timeout: 0
     synchronous_mode: true
     synchronous_mode_strict: true
     postgresql:
       use_pg_rewind: true
-      use_slots: true
+      # No replication slots: after a failover the other standby re-points at once, but the new primary creates
+      # its slot only in a later Patroni loop, so the standby failed ("replication slot … does not exist") and
+      # strict synchronous mode held every commit ~1.5 s longer. Patroni drops a member's slot when the member's
+      # key expires anyway, so slots only ever protected live standbys; wal_keep_size covers their short lags.
+      use_slots: false
       parameters:
         wal_level: replica
         hot_standby: 'on'
