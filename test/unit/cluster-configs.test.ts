@@ -29,9 +29,12 @@ const plan: ClusterPlan = {
 describe('cluster configuration', () => {
   it('Patroni: strict synchronous replication, fast failover, pg_rewind, every etcd member', () => {
     const y = patroniConfig(plan.patroni[0], plan);
-    for (const line of ['ttl: 8', 'loop_wait: 1', 'retry_timeout: 3', 'wal_retrieve_retry_interval: 500ms', 'synchronous_mode: true', 'synchronous_mode_strict: true', 'use_pg_rewind: true', 'use_slots: true', "wal_log_hints: 'on'", 'listen: 127.0.0.1:5433', 'listen: 127.0.0.1:8009']) {
+    for (const line of ['ttl: 6', 'loop_wait: 1', 'retry_timeout: 2', 'primary_start_timeout: 0', 'wal_retrieve_retry_interval: 500ms', 'synchronous_mode: true', 'synchronous_mode_strict: true', 'use_pg_rewind: true', 'use_slots: false', 'wal_keep_size: 128MB', "wal_log_hints: 'on'", 'listen: 127.0.0.1:5433', 'listen: 127.0.0.1:8009']) {
       expect(y).toContain(line);
     }
+    // Patroni's rule: a leader must be able to retry the DCS twice within one loop before its key expires.
+    const num = (key: string) => Number(new RegExp(`^\\s+${key}: (\\d+)$`, 'm').exec(y)?.[1]);
+    expect(num('loop_wait') + 2 * num('retry_timeout')).toBeLessThanOrEqual(num('ttl'));
     expect(y).toContain('hosts: 127.0.0.1:2389,127.0.0.1:2399,127.0.0.1:2409');
     // WAL archiving (point-in-time recovery): into the cluster's archive, never overwriting a segment.
     expect(y).toContain("archive_mode: 'on'");
