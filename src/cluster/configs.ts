@@ -171,6 +171,37 @@ tags:
 `;
 }
 
+/**
+ * Patroni's command line: Patroni under a small reaper (Python, which Patroni needs anyway). Patroni starts the
+ * postmaster detached, so it is re-parented, and Patroni (psutil) counts a killed but unreaped postmaster as
+ * running: on a machine whose PID 1 reaps orphans late (~1.5 s in the sandbox these figures come from) Patroni
+ * saw a crashed PostgreSQL that much later. The reaper is a child subreaper, so the postmaster is re-parented to it
+ * and reaped at once; it forwards signals to Patroni, exits with Patroni's status, and Patroni gets SIGKILL if the
+ * reaper is killed (PR_SET_PDEATHSIG), so its PID stands for Patroni to `down`, `status` and the chaos tests.
+ */
+export const PATRONI_REAPER = [
+  'import ctypes, os, signal, sys',
+  'libc = ctypes.CDLL(None, use_errno=True)',
+  'libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER',
+  'me = os.getpid()',
+  'child = os.fork()',
+  'if child == 0:',
+  '    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG',
+  '    if os.getppid() != me:',
+  '        os._exit(1)',
+  '    os.execvp(sys.argv[1], sys.argv[1:])',
+  'for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):',
+  '    signal.signal(s, lambda n, f: os.kill(child, n))',
+  'while True:',
+  '    pid, status = os.wait()',
+  '    if pid == child:',
+  '        sys.exit(os.waitstatus_to_exitcode(status))',
+].join('\n');
+
+export function patroniCommand(config: string): { cmd: string; args: string[] } {
+  return { cmd: '/usr/bin/python3', args: ['-c', PATRONI_REAPER, 'patroni', config] };
+}
+
 /** The app's database URL: every Patroni member, and postgres.js connects to whichever is primary. */
 export function databaseUrl(plan: ClusterPlan): string {
   const hosts = plan.patroni.map((p) => `${plan.host}:${p.pgPort}`).join(',');
