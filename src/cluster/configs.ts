@@ -71,8 +71,9 @@ export function patroniDataDir(plan: ClusterPlan, m: PatroniMember): string {
 /**
  * Patroni: synchronous replication that never acknowledges a commit the
  * standby lacks (synchronous_mode_strict: with no standby left, commits wait
- * rather than run unprotected), tuned to fail over in about the ttl (8 s)
- * instead of Patroni's default 30 s, and pg_rewind so an old primary rejoins.
+ * rather than run unprotected), tuned to fail over in about the ttl (6 s)
+ * instead of Patroni's default 30 s (a crashed primary at once), and pg_rewind so an old
+ * primary rejoins.
  */
 /** The cluster's WAL archive (under patroni/, so it is the postgres user's like the members' folders). */
 export const walArchiveDir = (plan: ClusterPlan) => join(plan.dir, 'patroni', 'wal-archive');
