@@ -24,6 +24,7 @@ import {
   haproxyDatabaseUrl,
   haproxyReplicaUrl,
   natsUrl,
+  patroniCommand,
   patroniConfig,
   patroniDataDir,
   type ClusterPlan,
@@ -282,7 +283,7 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterStatus> {
           const probe = spawnSync('setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', '--', 'test', '-w', home]);
           if (probe.status !== 0) throw new Error(`the postgres user cannot write to ${home}: make every parent folder of --dir traversable (chmod o+x)`);
         }
-        const pid = spawnLogged({ cmd: 'patroni', args: [config], logFile: logOf(p.name), asUser: pgUser, env: { PATH: process.env.PATH, HOME: root ? '/var/lib/postgresql' : process.env.HOME, LANG: 'C.UTF-8' } });
+        const pid = spawnLogged({ ...patroniCommand(config), logFile: logOf(p.name), asUser: pgUser, env: { PATH: process.env.PATH, HOME: root ? '/var/lib/postgresql' : process.env.HOME, LANG: 'C.UTF-8' } });
         record({ name: p.name, kind: 'patroni', pid, ports: { postgres: p.pgPort, rest: p.restPort }, log: logOf(p.name), config });
       }
       await waitFor(
@@ -431,8 +432,7 @@ export function restartPatroniMember(dir: string, name: string): MemberState {
   if (isAlive(member.pid) && ours(member.pid, state.dir)) throw new Error(`Patroni member ${name} is running (PID ${member.pid})`);
   const root = process.getuid?.() === 0;
   member.pid = spawnLogged({
-    cmd: 'patroni',
-    args: [member.config],
+    ...patroniCommand(member.config),
     logFile: member.log,
     asUser: root ? 'postgres' : undefined,
     env: { PATH: process.env.PATH, HOME: root ? '/var/lib/postgresql' : process.env.HOME, LANG: 'C.UTF-8' },

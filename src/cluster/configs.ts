@@ -72,8 +72,9 @@ export function patroniDataDir(plan: ClusterPlan, m: PatroniMember): string {
 /**
  * Patroni: synchronous replication that never acknowledges a commit the
  * standby lacks (synchronous_mode_strict: with no standby left, commits wait
- * rather than run unprotected), tuned to fail over in about the ttl (8 s)
- * instead of Patroni's default 30 s, and pg_rewind so an old primary rejoins.
+ * rather than run unprotected), tuned to fail over in about the ttl (6 s)
+ * instead of Patroni's default 30 s (a crashed primary at once), and pg_rewind so an old
+ * primary rejoins.
  */
 /** The cluster's WAL archive (under patroni/, so it is the postgres user's like the members' folders). */
 export const walArchiveDir = (plan: ClusterPlan) => join(plan.dir, 'patroni', 'wal-archive');
@@ -99,17 +100,27 @@ etcd:
 
 bootstrap:
   dcs:
-    # loop_wait + 2 × retry_timeout must not exceed ttl: 1 + 6 ≤ 8. The ttl is most of a whole-node failover
-    # (the dead leader's key must expire); 8 s did not cause spurious failovers on a loaded 2-core machine.
-    ttl: 8
+    # loop_wait + 2 × retry_timeout must not exceed ttl: 1 + 4 ≤ 6. The ttl is most of a whole-node failover
+    # (the dead leader's key must expire, then a standby's next loop sees it: ≈ ttl + 1 s); 6 s did not cause
+    # spurious failovers on a loaded 2-core machine (docs/RELIABILITY.md).
+    ttl: 6
     loop_wait: 1
-    retry_timeout: 3
+    retry_timeout: 2
     maximum_lag_on_failover: 1048576
+    # A crashed primary (postmaster gone, Patroni alive) fails over to its synchronous standby at once instead of
+    # being restarted in place: with pg_rewind on, Patroni would first run crash recovery in single-user mode,
+    # then start it read-only and promote it (6–11 s here). Strict synchronous mode means the sync standby has every
+    # acknowledged commit; Patroni still restarts in place when no failover is possible (is_failover_possible).
+    primary_start_timeout: 0
     synchronous_mode: true
     synchronous_mode_strict: true
     postgresql:
       use_pg_rewind: true
-      use_slots: true
+      # No replication slots: after a failover the other standby re-points at once, but the new primary creates
+      # its slot only in a later Patroni loop, so the standby failed ("replication slot … does not exist") and
+      # strict synchronous mode held every commit ~1.5 s longer. Patroni drops a member's slot when the member's
+      # key expires anyway, so slots only ever protected live standbys; wal_keep_size covers their short lags.
+      use_slots: false
       parameters:
         wal_level: replica
         hot_standby: 'on'
@@ -160,6 +171,37 @@ tags:
   clonefrom: false
   nosync: false
 `;
+}
+
+/**
+ * Patroni's command line: Patroni under a small reaper (Python, which Patroni needs anyway). Patroni starts the
+ * postmaster detached, so it is re-parented, and Patroni (psutil) counts a killed but unreaped postmaster as
+ * running: on a machine whose PID 1 reaps orphans late (~1.5 s in the sandbox these figures come from) Patroni
+ * saw a crashed PostgreSQL that much later. The reaper is a child subreaper, so the postmaster is re-parented to it
+ * and reaped at once; it forwards signals to Patroni, exits with Patroni's status, and Patroni gets SIGKILL if the
+ * reaper is killed (PR_SET_PDEATHSIG), so its PID stands for Patroni to `down`, `status` and the chaos tests.
+ */
+export const PATRONI_REAPER = [
+  'import ctypes, os, signal, sys',
+  'libc = ctypes.CDLL(None, use_errno=True)',
+  'libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER',
+  'me = os.getpid()',
+  'child = os.fork()',
+  'if child == 0:',
+  '    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG',
+  '    if os.getppid() != me:',
+  '        os._exit(1)',
+  '    os.execvp(sys.argv[1], sys.argv[1:])',
+  'for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):',
+  '    signal.signal(s, lambda n, f: os.kill(child, n))',
+  'while True:',
+  '    pid, status = os.wait()',
+  '    if pid == child:',
+  '        sys.exit(os.waitstatus_to_exitcode(status))',
+].join('\n');
+
+export function patroniCommand(config: string): { cmd: string; args: string[] } {
+  return { cmd: '/usr/bin/python3', args: ['-c', PATRONI_REAPER, 'patroni', config] };
 }
 
 /** The app's database URL: every Patroni member, and postgres.js connects to whichever is primary. */

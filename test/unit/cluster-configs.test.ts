@@ -4,14 +4,14 @@
  * CLI refuses bad input with a one-line reason and a non-zero exit.
  */
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { appConfig, databaseUrl, haproxyConfig, haproxyReplicaUrl, patroniConfig, type ClusterPlan } from '../../src/cluster/configs.js';
+import { appConfig, databaseUrl, haproxyConfig, haproxyReplicaUrl, patroniCommand, patroniConfig, type ClusterPlan } from '../../src/cluster/configs.js';
 import { natsConfig } from '../../src/cluster/nats.js';
 import { parseNatsServers } from '../../src/bus/nats.js';
-import { tempDir } from '../helpers/server.js';
-import { missingBinaries } from '../helpers/binaries.js';
+import { eventually, tempDir } from '../helpers/server.js';
+import { missingBinaries, needBinaries } from '../helpers/binaries.js';
 
 const plan: ClusterPlan = {
   dir: '/srv/cluster',
@@ -29,9 +29,12 @@ const plan: ClusterPlan = {
 describe('cluster configuration', () => {
   it('Patroni: strict synchronous replication, fast failover, pg_rewind, every etcd member', () => {
     const y = patroniConfig(plan.patroni[0], plan);
-    for (const line of ['ttl: 8', 'loop_wait: 1', 'retry_timeout: 3', 'wal_retrieve_retry_interval: 500ms', 'synchronous_mode: true', 'synchronous_mode_strict: true', 'use_pg_rewind: true', 'use_slots: true', "wal_log_hints: 'on'", 'listen: 127.0.0.1:5433', 'listen: 127.0.0.1:8009']) {
+    for (const line of ['ttl: 6', 'loop_wait: 1', 'retry_timeout: 2', 'primary_start_timeout: 0', 'wal_retrieve_retry_interval: 500ms', 'synchronous_mode: true', 'synchronous_mode_strict: true', 'use_pg_rewind: true', 'use_slots: false', 'wal_keep_size: 128MB', "wal_log_hints: 'on'", 'listen: 127.0.0.1:5433', 'listen: 127.0.0.1:8009']) {
       expect(y).toContain(line);
     }
+    // Patroni's rule: a leader must be able to retry the DCS twice within one loop before its key expires.
+    const num = (key: string) => Number(new RegExp(`^\\s+${key}: (\\d+)$`, 'm').exec(y)?.[1]);
+    expect(num('loop_wait') + 2 * num('retry_timeout')).toBeLessThanOrEqual(num('ttl'));
     expect(y).toContain('hosts: 127.0.0.1:2389,127.0.0.1:2399,127.0.0.1:2409');
     // WAL archiving (point-in-time recovery): into the cluster's archive, never overwriting a segment.
     expect(y).toContain("archive_mode: 'on'");
@@ -93,6 +96,78 @@ describe('starling cluster: the replica listener', () => {
       expect(r.status).toBe(0);
     } finally {
       dir.remove();
+    }
+  });
+});
+
+/** A process's parent, or null once it is gone (reaped: a zombie still has its /proc entry). */
+function parentOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return null;
+  }
+}
+
+describe.skipIf(needBinaries(['/usr/bin/python3']))("Patroni's reaper (patroniCommand)", () => {
+  // The reaper with another program in Patroni's place: everything but the program is what `cluster up` runs.
+  const start = (script: string) => {
+    const { cmd, args } = patroniCommand('unused');
+    const child = spawn(cmd, [...args.slice(0, 2), '/bin/sh', '-c', script], { stdio: 'ignore' });
+    return child;
+  };
+
+  it('adopts and reaps an orphan below it, and takes the program with it when killed', async () => {
+    const dir = tempDir();
+    // Ours until seen gone (then not signalled again: the PID could be reused).
+    const pids = new Set<number>();
+    try {
+      // Like Patroni starting the postmaster: a helper starts a process and exits, leaving it orphaned.
+      const reaper = start(`sh -c 'sleep 60 & echo $! > ${dir.path}/orphan'; echo $$ > ${dir.path}/program; exec sleep 60`);
+      pids.add(reaper.pid!);
+      const read = (f: string) => (existsSync(join(dir.path, f)) ? Number(readFileSync(join(dir.path, f), 'utf8')) || undefined : undefined);
+      const orphan = await eventually(async () => read('orphan'), 10_000);
+      const program = await eventually(async () => read('program'), 10_000);
+      pids.add(orphan).add(program);
+      // Re-parented to the reaper, not to PID 1: so only the reaper can (and does) reap it.
+      await eventually(async () => parentOf(orphan) === reaper.pid, 10_000);
+      process.kill(orphan, 'SIGKILL');
+      await eventually(async () => parentOf(orphan) === null, 10_000);
+      pids.delete(orphan);
+      expect(parentOf(program)).toBe(reaper.pid);
+      // SIGKILL on the reaper (the chaos suite's "whole node") must kill the program too.
+      process.kill(reaper.pid!, 'SIGKILL');
+      await eventually(async () => parentOf(program) === null || readFileSync(`/proc/${program}/stat`, 'utf8').includes(') Z'), 10_000);
+      pids.delete(program);
+    } finally {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      dir.remove();
+    }
+  });
+
+  it('passes SIGTERM on to the program and exits with its status', async () => {
+    const reaper = start('trap \'kill $!; exit 7\' TERM; sleep 60 & wait');
+    try {
+      const exited = new Promise<number | null>((resolve) => reaper.on('exit', (code) => resolve(code)));
+      // The trap must be in place before the signal: wait until the shell has started its sleep.
+      await eventually(async () => readFileSync(`/proc/${reaper.pid}/task/${reaper.pid}/children`, 'utf8').trim() !== '', 10_000);
+      const shell = Number(readFileSync(`/proc/${reaper.pid}/task/${reaper.pid}/children`, 'utf8').trim().split(' ')[0]);
+      await eventually(async () => existsSync(`/proc/${shell}/task/${shell}/children`) && readFileSync(`/proc/${shell}/task/${shell}/children`, 'utf8').trim() !== '', 10_000);
+      process.kill(reaper.pid!, 'SIGTERM');
+      expect(await exited).toBe(7);
+    } finally {
+      try {
+        process.kill(reaper.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
   });
 });
