@@ -127,6 +127,8 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     }) as unknown as (req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => void,
   });
 
+  const turn = new TurnAge();
+  let essentialWaitRefusals = 0;
   const essential = new Admission({ targetUtilisation: p.essential.targetUtilisation, targetDelayMs: p.essential.targetDelayMs });
   const deferrable = new Admission({ targetUtilisation: p.deferrable.targetUtilisation, targetDelayMs: p.deferrable.targetDelayMs, floor: 0 });
   let elu = performance.eventLoopUtilization();
@@ -147,18 +149,22 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     const sample = { utilisation, delayMs: Number.isFinite(delayMs) ? delayMs : Number.MAX_VALUE };
     essential.update(sample);
     deferrable.update(sample);
-    ctx.lifecycle.busy = essential.throttling;
+    // Busy while essential requests are turned away, by admission or for waiting: background jobs then yield.
+    ctx.lifecycle.busy = essential.throttling || essentialWaitRefusals > 0;
+    essentialWaitRefusals = 0;
     ctx.metrics.admitted.set({ priority: 'essential' }, essential.fraction);
     ctx.metrics.admitted.set({ priority: 'deferrable' }, essential.throttling ? 0 : deferrable.fraction);
   };
 
-  const turn = new TurnAge();
   app.addHook('onRequest', async (req, reply) => {
     const priority = priorityOf(req.method, req.url);
     if (priority === 'exempt' || ops.isProbe(req.headers[PROBE_HEADER])) return;
     const waited = turn.age();
     const maxWait = p[priority].maxWaitMs;
-    if (maxWait > 0 && waited > maxWait) return reply.send(refused(req, reply, 'queue', waited, priority));
+    if (maxWait > 0 && waited > maxWait) {
+      if (priority === 'essential') essentialWaitRefusals++;
+      return reply.send(refused(req, reply, 'queue', waited, priority));
+    }
     if (priority === 'essential') {
       if (!essential.admit()) return reply.send(refused(req, reply, 'admission', essential.fraction, priority));
       return;
