@@ -123,6 +123,8 @@ export interface LoadResult {
   seconds: number;
   rps: number;
   latency: Latency;
+  /** The same, of requests sent after the load's first second. */
+  afterFirstSecond?: Latency;
   statusCodes: Record<string, number>;
   /** post-status: ids of the statuses acknowledged with a 2xx. */
   ids?: string[];

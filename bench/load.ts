@@ -21,7 +21,11 @@ const host = new URL(spec.url).hostname;
 if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') throw new Error(`benchmarks only run against loopback, not ${host}`);
 
 let latencies = new Float64Array(1 << 20);
+// When each 2xx answer came (ms since the load began): the overload bench separates its first second, when all
+// connections open and send at once, from the steady state after it.
+let answeredAt = new Float64Array(1 << 20);
 let n = 0;
+const began = performance.now();
 const ids: string[] = [];
 const ID_RE = /^\{"id":"(\d+)"/;
 
@@ -91,7 +95,11 @@ const result = await new Promise<autocannon.Result>((resolve, reject) => {
       const bigger = new Float64Array(latencies.length * 2);
       bigger.set(latencies);
       latencies = bigger;
+      const later = new Float64Array(answeredAt.length * 2);
+      later.set(answeredAt);
+      answeredAt = later;
     }
+    answeredAt[n] = performance.now() - began;
     latencies[n++] = duration;
   });
 });
@@ -109,6 +117,7 @@ const out: LoadResult = {
   seconds,
   rps: ok / seconds,
   latency: percentiles(latencies.subarray(0, n)),
+  afterFirstSecond: percentiles(latencies.subarray(0, n).filter((_, i) => answeredAt[i] - latencies[i] >= 1000)),
   statusCodes: codes,
   ids: r.kind === 'post-status' ? ids : undefined,
 };
