@@ -205,10 +205,17 @@ export interface PostgresOptions {
 export function openPostgres(url: string, observe?: QueryObserver, opts: PostgresOptions = {}): OpenedDatabase {
   ignoreLostTypeFetches();
   const connectTimeout = opts.connectTimeoutSeconds ?? 5;
+  const attrs = opts.targetSessionAttrs ?? 'primary';
+  // Each new client starts at the next host. postgres.js moves past a host that refuses or is not primary, but a
+  // connect timeout fails the query instead: a frozen host first in the URL (its kernel still accepts TCP) made
+  // every fresh client wait out the timeout on it, again and again — a minute without writes in the chaos suite
+  // after the new primary was ready. The replica pool keeps its order: its reads and read fences must reach the
+  // same standby, the first one.
+  let made = 0;
   const pool = createSlotPool(
     () =>
-      postgres(url, {
-        target_session_attrs: opts.targetSessionAttrs ?? 'primary',
+      postgres(attrs === 'primary' ? rotateHosts(url, made++) : url, {
+        target_session_attrs: attrs,
         connect_timeout: connectTimeout,
         // One connection per client: see createSlotPool.
         max: 1,
@@ -239,6 +246,15 @@ export function openPostgres(url: string, observe?: QueryObserver, opts: Postgre
       await db.destroy();
     },
   };
+}
+
+/** A multi-host URL with its hosts rotated by `by` (`h1,h2,h3` by 1: `h2,h3,h1`); other URLs as they are. */
+export function rotateHosts(url: string, by: number): string {
+  const m = /^(postgres(?:ql)?:\/\/(?:[^@/]*@)?)([^/?#]*)(.*)$/.exec(url);
+  if (!m || !m[2].includes(',')) return url;
+  const hosts = m[2].split(',');
+  const k = by % hosts.length;
+  return m[1] + [...hosts.slice(k), ...hosts.slice(0, k)].join(',') + m[3];
 }
 
 /**

@@ -66,7 +66,8 @@ describe.runIf(onPostgres)('PostgreSQL connections lost under load', () => {
     const ids = new Map<string, string>();
     for (const [i, k] of keys.entries()) {
       let r = first[i];
-      for (let attempt = 0; r.status !== 200 && attempt < 20; attempt++) {
+      // Up to 15 s: past the write breaker's cool-down (5 s), which the cuts may have opened.
+      for (let attempt = 0; r.status !== 200 && attempt < 150; attempt++) {
         await new Promise((res) => setTimeout(res, 100));
         r = await post(k);
       }
