@@ -151,12 +151,11 @@ function miniEngine(server: TestServer) {
 describe.skipIf(onPostgres)('with the database really unavailable', () => {
   let server: TestServer;
   let engine: ReturnType<typeof miniEngine>;
-  const publish = tempDir('starling-publish-');
-  const later = tempDir('starling-later-');
-  const cliData = tempDir('starling-cli-');
-  const out = tempDir('starling-out-');
+  // Made when the tests run, not when they are collected: skipped on PostgreSQL, nothing would remove them.
+  let publish: ReturnType<typeof tempDir>, later: ReturnType<typeof tempDir>, cliData: ReturnType<typeof tempDir>, out: ReturnType<typeof tempDir>;
 
   beforeAll(async () => {
+    [publish, later, cliData, out] = [tempDir('starling-publish-'), tempDir('starling-later-'), tempDir('starling-cli-'), tempDir('starling-out-')];
     server = await startTestServer({ ops: { enabled: false, statusPublishDir: publish.path } });
     engine = miniEngine(server);
     server.app.statusPage.setSource(() => engine.fake);
@@ -164,7 +163,7 @@ describe.skipIf(onPostgres)('with the database really unavailable', () => {
   afterAll(async () => {
     await engine?.stop();
     await server?.stop();
-    for (const d of [publish, later, cliData, out]) d.remove();
+    for (const d of [publish, later, cliData, out]) d?.remove();
   });
 
   it('publishes the healthy state first: snapshot in the data folder, static copy in the publish folder', async () => {
@@ -420,9 +419,10 @@ describe('webhook subscriptions', () => {
 
 describe.skipIf(onPostgres)('with the real ops engine and the database connection closed', () => {
   let server: TestServer;
-  const publish = tempDir('starling-publish-engine-');
+  let publish: ReturnType<typeof tempDir>;
 
   beforeAll(async () => {
+    publish = tempDir('starling-publish-engine-');
     server = await startTestServer({ ops: { probeIntervalSeconds: 0.2, staleAfterSeconds: 5, statusPublishDir: publish.path } });
     await eventually(async () => {
       const s = await summaryOf(server.url);
@@ -431,7 +431,7 @@ describe.skipIf(onPostgres)('with the real ops engine and the database connectio
   });
   afterAll(async () => {
     await server?.stop();
-    publish.remove();
+    publish?.remove();
   });
 
   it('/status, summary.json, the feed and the static copy show the outage the engine detected', async () => {

@@ -2,7 +2,7 @@
  * Group commit on a real SQLite file, or (in the postgres test project) a real PostgreSQL database:
  * batching, isolation of failures, durability order, and on PostgreSQL retries across a lost connection.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { openPostgres, openSqlite, migrateToLatest, type OpenedDatabase } from '../../src/store/db.js';
@@ -13,6 +13,7 @@ import { createTestDatabase } from '../helpers/postgres.js';
 
 let opened: OpenedDatabase | null = null;
 const dir = tempDir();
+afterAll(() => dir.remove());
 afterEach(async () => {
   await opened?.close();
   opened = null;
