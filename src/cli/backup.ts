@@ -16,6 +16,7 @@ import { FolderStorage, copyOffsite } from '../dr/storage.js';
 import { backupDirOf } from '../dr/schedule.js';
 import { drillRestore, readDrillLog, type DrillEntry } from '../dr/drill.js';
 import { drillFailover, type FailoverDrillEntry } from '../dr/failover-drill.js';
+import { reported, secs } from './report.js';
 
 export const BACKUP_USAGE = `  backup                Take an online, consistent, compressed copy of the database (safe while serving)
       [--to DIR] [--keep N] [--offsite-dir DIR] [--json]
@@ -47,18 +48,8 @@ function configOf(values: { config?: string; 'data-dir'?: string }): Config {
   return config;
 }
 
-/** Runs a command body; a failure becomes the one-line reason (thrown for bin/starling.js to print) and, with --json, a JSON result. */
-async function reported(json: boolean | undefined, body: () => Promise<number>): Promise<number> {
-  try {
-    return await body();
-  } catch (err) {
-    if (json) console.log(JSON.stringify({ ok: false, error: err instanceof Error ? err.message : String(err) }));
-    throw err;
-  }
-}
 
 const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
-const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 export async function backupCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({

@@ -7,6 +7,7 @@
 import { parseArgs } from 'node:util';
 import { baseBackup, pitrRestore } from '../dr/pitr.js';
 import { pruneBaseBackups, type PruneResult } from '../dr/pg-retention.js';
+import { reported, secs } from './report.js';
 
 export const PG_USAGE = `  pg base-backup        Base backup of a PostgreSQL server (pg_basebackup, WAL streamed in) into DIR/pgbase-<UTC time>/
       --database-url URL --to DIR [--keep N [--wal DIR]] [--json]   (default URL: STARLING_DATABASE_URL); with WAL archiving on, the start of a point-in-time recovery
@@ -18,16 +19,7 @@ export const PG_USAGE = `  pg base-backup        Base backup of a PostgreSQL ser
                         then a promoted PostgreSQL left running on 127.0.0.1 (prints its URL and PID). Never touches the old cluster.
 `;
 
-async function reported(json: boolean | undefined, body: () => Promise<number>): Promise<number> {
-  try {
-    return await body();
-  } catch (err) {
-    if (json) console.log(JSON.stringify({ ok: false, error: err instanceof Error ? err.message : String(err) }));
-    throw err;
-  }
-}
 
-const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 function keepOf(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;

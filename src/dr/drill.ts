@@ -85,17 +85,25 @@ export interface DrillOptions {
   prepare: (dataDir: string, account: { username: string; email: string; password: string }) => Promise<string | null>;
 }
 
+/** Milliseconds per named phase of a drill: `phase(name)` closes the phase that began at the previous call (or at `t0`). */
+export function phaseTimer(t0: number): { phases: Record<string, number>; phase(name: string): void } {
+  const phases: Record<string, number> = {};
+  let mark = t0;
+  return {
+    phases,
+    phase(name) {
+      const now = Date.now();
+      phases[name] = now - mark;
+      mark = now;
+    },
+  };
+}
+
 export async function drillRestore(opts: DrillOptions): Promise<DrillEntry> {
   const t0 = Date.now();
   const say = opts.log ?? (() => {});
-  const phases: Record<string, number> = {};
+  const { phases, phase } = phaseTimer(t0);
   const checks: string[] = [];
-  let mark = t0;
-  const phase = (name: string) => {
-    const now = Date.now();
-    phases[name] = now - mark;
-    mark = now;
-  };
   const scratch = await mkdtemp(join(tmpdir(), 'starling-drill-'));
   const entry: DrillEntry = {
     kind: 'restore',

@@ -34,7 +34,7 @@ import { clusterStatus, readState, restartPatroniMember, type ClusterStatus } fr
 import { PostingLoad, healthyPrimary, killPatroniNode, readBack, registerUser, tearDownCluster, type LoadUser } from '../cluster/chaos.js';
 import { isAlive, waitFor } from '../cluster/processes.js';
 import { BackupError, STARLING_BIN } from './files.js';
-import { appendDrillLog, type DrillCommon } from './drill.js';
+import { appendDrillLog, phaseTimer, type DrillCommon } from './drill.js';
 
 const run = promisify(execFile);
 
@@ -88,14 +88,8 @@ export async function drillFailover(opts: FailoverDrillOptions): Promise<Failove
   const say = opts.log ?? (() => {});
   const writers = opts.writers ?? 4;
   const maxRto = opts.maxRtoSeconds ?? 120;
-  const phases: Record<string, number> = {};
+  const { phases, phase } = phaseTimer(t0);
   const checks: string[] = [];
-  let mark = t0;
-  const phase = (name: string) => {
-    const now = Date.now();
-    phases[name] = now - mark;
-    mark = now;
-  };
   const given = opts.dir ? resolve(opts.dir) : null;
   const tmp = given ? null : mkdtempSync(join(tmpdir(), 'starling-failover-drill-'));
   const dir = given ?? join(tmp!, 'cluster');

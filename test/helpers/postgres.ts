@@ -89,61 +89,66 @@ export async function waitReady(url: string, proc: ChildProcess, log: () => stri
 export async function startTempPostgres(opts: { settings?: Record<string, string> } = {}): Promise<TempPostgres & { dir: string }> {
   const missing = postgresMissing();
   if (missing) throw new Error(`cannot start PostgreSQL: ${missing}`);
-  const dir = mkdtempSync(join(tmpdir(), 'starling-pg-'));
+  const dir = ownedTempDir('starling-pg-');
   const data = join(dir, 'data');
-  let proc: ChildProcess | null = null;
   try {
-    if (asRoot()) {
-      const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-      const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
-      chownSync(dir, uid, gid);
-    }
     const [initdb, initArgs] = pgCommand('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-locale', '--no-sync', '--no-instructions']);
     execFileSync(initdb, initArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
-    // A port found free can be taken before postgres binds it (other helpers share this machine): try a few.
-    for (let attempt = 0; ; attempt++) {
-      const port = await freePort();
-      const settings: Record<string, string> = {
-        listen_addresses: '127.0.0.1',
-        fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off',
-        max_connections: '300', shared_buffers: '64MB',
-        log_min_messages: 'warning', logging_collector: 'off',
-        ...opts.settings,
-      };
-      const [bin, args] = pgCommand('postgres', ['-D', data, '-p', String(port), '-k', dir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])]);
-      let log = '';
-      const p = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-      p.stderr!.on('data', (d) => (log = (log + d).slice(-4000)));
-      const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-      try {
-        await waitReady(url, p, () => log);
-      } catch (err) {
-        if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-        if (attempt < 3 && /could not bind|already in use/i.test(log)) continue;
-        throw err;
-      }
-      proc = p;
-      const exited = new Promise<void>((r) => (p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r())));
-      return {
-        dir,
-        url,
-        port,
-        pid: p.pid!,
-        urlFor: (database) => `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(database)}`,
-        async stop() {
-          // SIGINT: fast shutdown (disconnects clients, no checkpoint wait worth having on throwaway data).
-          if (p.exitCode === null && p.signalCode === null) process.kill(p.pid!, 'SIGINT');
-          const timer = setTimeout(() => p.exitCode === null && p.signalCode === null && process.kill(p.pid!, 'SIGKILL'), 10_000);
-          await exited;
-          clearTimeout(timer);
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    }
+    const settings = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', max_connections: '300', shared_buffers: '64MB', ...opts.settings };
+    return { dir, ...(await runPostgres(data, dir, settings)) };
   } catch (err) {
-    if (proc && proc.exitCode === null) proc.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/** A temporary folder, the postgres user's when we are root (PostgreSQL then runs as that user). */
+export function ownedTempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (asRoot()) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    chownSync(dir, uid, gid);
+  }
+  return dir;
+}
+
+/**
+ * Starts PostgreSQL on the data folder `data` (its socket in `dir`) on a free 127.0.0.1 port and waits until it
+ * answers. `stop()` shuts it down by its PID and removes `dir`.
+ */
+export async function runPostgres(data: string, dir: string, settings: Record<string, string>): Promise<TempPostgres> {
+  // A port found free can be taken before postgres binds it (other helpers share this machine): try a few.
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const all: Record<string, string> = { listen_addresses: '127.0.0.1', log_min_messages: 'warning', logging_collector: 'off', ...settings };
+    const [bin, args] = pgCommand('postgres', ['-D', data, '-p', String(port), '-k', dir, ...Object.entries(all).flatMap(([k, v]) => ['-c', `${k}=${v}`])]);
+    let log = '';
+    const p = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    p.stderr!.on('data', (d) => (log = (log + d).slice(-4000)));
+    const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+    try {
+      await waitReady(url, p, () => log);
+    } catch (err) {
+      if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+      if (attempt < 3 && /could not bind|already in use/i.test(log)) continue;
+      throw err;
+    }
+    const exited = new Promise<void>((r) => (p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r())));
+    return {
+      url,
+      port,
+      pid: p.pid!,
+      urlFor: (database) => `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+      async stop() {
+        // SIGINT: fast shutdown (disconnects clients, no checkpoint wait worth having on throwaway data).
+        if (p.exitCode === null && p.signalCode === null) process.kill(p.pid!, 'SIGINT');
+        const timer = setTimeout(() => p.exitCode === null && p.signalCode === null && process.kill(p.pid!, 'SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   }
 }
 

@@ -11,6 +11,7 @@ import { createRestAPIClient, createOAuthAPIClient, type mastodon } from 'masto'
 import { loadConfig, type Config } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { testDatabaseFor } from './postgres.js';
+import { waitFor } from '../../src/cluster/processes.js';
 
 /**
  * True in the `postgres` test project (vitest.config.ts): every test server
@@ -169,17 +170,6 @@ export async function createUser(baseUrl: string, name?: string, opts: { scopes?
 }
 
 /** Polls until `check` returns a truthy value (background jobs run asynchronously), or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | null | undefined | false>, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+export function eventually<T>(check: () => Promise<T | null | undefined | false>, timeoutMs = 5000): Promise<T> {
+  return waitFor('a condition', check, timeoutMs, 25);
 }
