@@ -1,12 +1,25 @@
 /**
  * The load generator, run as a child process by the benchmarks (bench/lib.ts
- * runLoad): reads a LoadSpec as JSON on stdin, runs autocannon against
- * 127.0.0.1, prints a LoadResult as one JSON line on stdout.
+ * runLoad): reads a LoadSpec as JSON on stdin, drives 127.0.0.1, prints a
+ * LoadResult as one JSON line on stdout.
  *
- * Latencies are recorded here from every 2xx response's exact duration
- * (autocannon's own histogram rounds to whole milliseconds).
+ * - Closed loop (no `overallRate`): autocannon, each connection sending its
+ *   next request when the last is answered — what a node can serve.
+ * - Open loop (`overallRate`): requests are sent at their own times, Poisson
+ *   arrivals at that rate, whether or not earlier ones were answered, through
+ *   an undici pool, and each latency is counted from the time the request was
+ *   due (no coordinated omission, as in wrk2). autocannon's `overallRate` is
+ *   not an open loop: each connection sends its quota for the second as fast
+ *   as answers come and then waits for the next second, so the load arrives in
+ *   waves at each second's start — the overload bench saw bursts of 140
+ *   requests in half a second and then 60, and the served requests' waits
+ *   followed the waves, not the node.
+ *
+ * Latencies are those of 2xx answers, exact (autocannon's own histogram
+ * rounds to whole milliseconds).
  */
 import autocannon from 'autocannon';
+import { Pool, errors } from 'undici';
 import type { LoadResult, LoadSpec } from './lib.js';
 import { percentiles } from './lib.js';
 
@@ -20,105 +33,158 @@ const spec = JSON.parse(await readStdin()) as LoadSpec;
 const host = new URL(spec.url).hostname;
 if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') throw new Error(`benchmarks only run against loopback, not ${host}`);
 
+interface OneRequest {
+  method: 'GET' | 'POST';
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+/** The i-th request of the load. */
+const requestAt: (i: number) => OneRequest = (() => {
+  const r = spec.requests;
+  if (r.kind === 'get') {
+    return (i): OneRequest => ({ method: 'GET', path: r.path, headers: r.auth.length ? { authorization: r.auth[i % r.auth.length] } : {} });
+  }
+  const words = ['river', 'coffee', 'mountain', 'station', 'garden', 'planet', 'music', 'bridge'];
+  return (k): OneRequest => ({
+    method: 'POST',
+    path: '/api/v1/statuses',
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer bench-token-${r.tokens[k % r.tokens.length]}`,
+      'idempotency-key': `${r.keyPrefix}-${k}`,
+    },
+    body: JSON.stringify({ status: `Bench post ${k}: the ${words[k % words.length]} at dawn #bench${k % 50}` }),
+  });
+})();
+
 let latencies = new Float64Array(1 << 20);
-// When each 2xx answer came (ms since the load began): the overload bench separates its first second, when all
-// connections open and send at once, from the steady state after it.
-let answeredAt = new Float64Array(1 << 20);
+// When each answered request was sent (ms since the load began): the overload bench separates its first second,
+// when the node has not yet reacted, from the steady state after it.
+let sentAt = new Float64Array(1 << 20);
 let n = 0;
 const began = performance.now();
 const ids: string[] = [];
 const ID_RE = /^\{"id":"(\d+)"/;
+const collectIds = spec.requests.kind === 'post-status';
 
-const r = spec.requests;
-let requests: autocannon.Request[];
-let headers: Record<string, string> | undefined;
-if (r.kind === 'get') {
-  if (r.auth.length <= 1) {
-    headers = r.auth.length ? { authorization: r.auth[0] } : {};
-    requests = [{ method: 'GET', path: r.path }];
-  } else {
-    let i = 0;
-    requests = [
-      {
-        method: 'GET',
-        path: r.path,
-        setupRequest: (req) => ({ ...req, headers: { ...req.headers, authorization: r.auth[i++ % r.auth.length] } }),
-      },
-    ];
+function record(latency: number, dueAt: number): void {
+  if (n === latencies.length) {
+    const bigger = new Float64Array(latencies.length * 2);
+    bigger.set(latencies);
+    latencies = bigger;
+    const later = new Float64Array(sentAt.length * 2);
+    later.set(sentAt);
+    sentAt = later;
   }
-} else {
+  sentAt[n] = dueAt;
+  latencies[n++] = latency;
+}
+
+const out = spec.overallRate ? await openLoop(spec.overallRate) : await closedLoop();
+process.stdout.write(`${JSON.stringify(out)}\n`);
+
+async function closedLoop(): Promise<LoadResult> {
   let i = 0;
-  const words = ['river', 'coffee', 'mountain', 'station', 'garden', 'planet', 'music', 'bridge'];
-  requests = [
+  const requests: autocannon.Request[] = [
     {
-      method: 'POST',
-      path: '/api/v1/statuses',
       setupRequest: (req) => {
-        const k = i++;
-        return {
-          ...req,
-          headers: {
-            'content-type': 'application/json',
-            authorization: `Bearer bench-token-${r.tokens[k % r.tokens.length]}`,
-            'idempotency-key': `${r.keyPrefix}-${k}`,
-          },
-          body: JSON.stringify({ status: `Bench post ${k}: the ${words[k % words.length]} at dawn #bench${k % 50}` }),
-        };
+        const one = requestAt(i++);
+        return { ...req, method: one.method, path: one.path, headers: { ...req.headers, ...one.headers }, body: one.body };
       },
       onResponse: (status, body) => {
-        if (status >= 200 && status < 300) {
+        if (collectIds && status >= 200 && status < 300) {
           const m = ID_RE.exec(body);
           if (m) ids.push(m[1]);
         }
       },
     },
   ];
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: spec.url,
+        connections: spec.connections,
+        duration: spec.duration,
+        maxOverallRequests: spec.maxRequests,
+        requests,
+        timeout: spec.timeout ?? 10,
+      },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    );
+    instance.on('response', (_client, status: number, _bytes: number, duration: number) => {
+      if (status >= 200 && status < 300) record(duration, performance.now() - began - duration);
+    });
+  });
+  const codes: Record<string, number> = {};
+  for (const [code, v] of Object.entries(result.statusCodeStats ?? {})) codes[code] = (v as { count: number }).count;
+  return summary({ requests: result.requests.total, ok: result['2xx'], non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, seconds: result.duration, codes });
 }
 
-const result = await new Promise<autocannon.Result>((resolve, reject) => {
-  const instance = autocannon(
-    {
-      url: spec.url,
-      connections: spec.connections,
-      duration: spec.duration,
-      maxOverallRequests: spec.maxRequests,
-      headers,
-      requests,
-      overallRate: spec.overallRate,
-      timeout: spec.timeout ?? 10,
-    },
-    (err, res) => (err ? reject(err) : resolve(res)),
-  );
-  instance.on('response', (_client, status: number, _bytes: number, duration: number) => {
-    if (status < 200 || status >= 300) return;
-    if (n === latencies.length) {
-      const bigger = new Float64Array(latencies.length * 2);
-      bigger.set(latencies);
-      latencies = bigger;
-      const later = new Float64Array(answeredAt.length * 2);
-      later.set(answeredAt);
-      answeredAt = later;
+/** Poisson arrivals at `rate` per second for the duration, each request sent when due on a free connection of the pool. */
+async function openLoop(rate: number): Promise<LoadResult> {
+  const timeoutMs = (spec.timeout ?? 10) * 1000;
+  const pool = new Pool(spec.url, { connections: spec.connections, pipelining: 1, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  const codes: Record<string, number> = {};
+  const counts = { requests: 0, ok: 0, non2xx: 0, errors: 0, timeouts: 0 };
+  const pending = new Set<Promise<void>>();
+  const meanGapMs = 1000 / rate;
+  const endAt = began + spec.duration * 1000;
+  let due = began;
+  const send = (i: number, dueAt: number) => {
+    const one = requestAt(i);
+    counts.requests++;
+    const p = pool
+      .request({ method: one.method, path: one.path, headers: one.headers, body: one.body })
+      .then(async (res) => {
+        const text = await res.body.text();
+        const latency = performance.now() - dueAt;
+        codes[res.statusCode] = (codes[res.statusCode] ?? 0) + 1;
+        if (res.statusCode >= 200 && res.statusCode < 300) {
+          counts.ok++;
+          record(latency, dueAt - began);
+          if (collectIds) {
+            const m = ID_RE.exec(text);
+            if (m) ids.push(m[1]);
+          }
+        } else counts.non2xx++;
+      })
+      .catch((err: unknown) => {
+        if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) counts.timeouts++;
+        else counts.errors++;
+      })
+      .finally(() => pending.delete(p));
+    pending.add(p);
+  };
+  for (let i = 0; i < spec.maxRequests; ) {
+    const now = performance.now();
+    if (due >= endAt) break;
+    while (due <= now && due < endAt && i < spec.maxRequests) {
+      send(i++, due);
+      due += -Math.log(1 - Math.random()) * meanGapMs;
     }
-    answeredAt[n] = performance.now() - began;
-    latencies[n++] = duration;
-  });
-});
-const seconds = result.duration;
+    await new Promise((res) => setTimeout(res, Math.max(0, due - performance.now())));
+  }
+  const seconds = (Math.min(performance.now(), endAt) - began) / 1000;
+  await Promise.all(pending);
+  await pool.close();
+  return summary({ ...counts, seconds, codes });
+}
 
-const codes: Record<string, number> = {};
-for (const [code, v] of Object.entries(result.statusCodeStats ?? {})) codes[code] = (v as { count: number }).count;
-const ok = result['2xx'];
-const out: LoadResult = {
-  requests: result.requests.total,
-  ok,
-  non2xx: result.non2xx,
-  errors: result.errors,
-  timeouts: result.timeouts,
-  seconds,
-  rps: ok / seconds,
-  latency: percentiles(latencies.subarray(0, n)),
-  afterFirstSecond: percentiles(latencies.subarray(0, n).filter((_, i) => answeredAt[i] - latencies[i] >= 1000)),
-  statusCodes: codes,
-  ids: r.kind === 'post-status' ? ids : undefined,
-};
-process.stdout.write(`${JSON.stringify(out)}\n`);
+function summary(r: { requests: number; ok: number; non2xx: number; errors: number; timeouts: number; seconds: number; codes: Record<string, number> }): LoadResult {
+  const all = latencies.subarray(0, n);
+  return {
+    requests: r.requests,
+    ok: r.ok,
+    non2xx: r.non2xx,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    seconds: r.seconds,
+    rps: r.ok / r.seconds,
+    latency: percentiles(all),
+    afterFirstSecond: percentiles(all.filter((_, i) => sentAt[i] >= 1000)),
+    statusCodes: r.codes,
+    ids: collectIds ? ids : undefined,
+  };
+}

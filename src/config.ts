@@ -136,6 +136,16 @@ const Schema = z.object({
       enabled: z.boolean().default(true),
       /** Retry-After on shed requests. */
       retryAfterSeconds: z.coerce.number().int().min(1).default(10),
+      /**
+       * Requests let run at once (http/request-queue.ts); more wait in the queue, where the wait is bounded. On
+       * PostgreSQL, a few times the pool's 10 connections: more would only wait for a connection, unbounded.
+       */
+      concurrency: z.coerce.number().int().min(1).default(32),
+      /**
+       * How long a request may wait in the queue once it has not been empty for `essential.maxWaitMs`: standing
+       * load, where waiting only makes every answer later (ms; at most the class's own bound).
+       */
+      congestedWaitMs: z.coerce.number().min(1).default(10),
       /** How often event-loop delay and heap are sampled. */
       sampleIntervalMs: z.coerce.number().int().min(20).default(100),
       /** Deferrable requests (search, trends, public and tag timelines, new streams, lists) are shed above these. */
@@ -145,8 +155,8 @@ const Schema = z.object({
           /** Admission (http/admission.ts): above this event-loop utilisation (0–1) or delay, fewer deferrable requests are let in. */
           targetUtilisation: z.coerce.number().min(0.05).max(1).default(0.6),
           targetDelayMs: z.coerce.number().min(0).default(40),
-          /** A request read behind others in the same turn of the event loop is refused once the turn is older than this (ms; 0: never). */
-          maxWaitMs: z.coerce.number().min(0).default(10),
+          /** A deferrable request waits in the request queue at most this long, and only while no essential one waits (ms). */
+          maxWaitMs: z.coerce.number().min(1).default(10),
           /** 0: 85% of the heap limit. */
           maxHeapUsedBytes: z.coerce.number().min(0).default(0),
           /** Writes waiting for a group commit. */
@@ -157,14 +167,12 @@ const Schema = z.object({
       essential: z
         .object({
           maxEventLoopDelayMs: z.coerce.number().min(0).default(1000),
-          /** Admission: above this utilisation or delay, fewer essential requests are let in (and no deferrable one). */
-          targetUtilisation: z.coerce.number().min(0.05).max(1).default(0.8),
-          targetDelayMs: z.coerce.number().min(0).default(60),
           /**
-           * As for deferrable requests, with a longer bound: a safety net, not the main control (admission is). At 25 ms
-           * the overload bench served a quarter of the home timelines it served without the bound, for no clear gain in p99.
+           * An essential request waits in the request queue at most this long while the queue empties now and then
+           * (a burst); `congestedWaitMs` once it does not (ms). Short, so what is served is served fast: the overload
+           * bench's served p99 followed this bound (docs/RELIABILITY.md).
            */
-          maxWaitMs: z.coerce.number().min(0).default(100),
+          maxWaitMs: z.coerce.number().min(1).default(30),
           /** 0: 95% of the heap limit. */
           maxHeapUsedBytes: z.coerce.number().min(0).default(0),
         })

@@ -1,5 +1,7 @@
 /**
- * Admission control: how much of the essential traffic a busy node lets in.
+ * Admission control: how much of the deferrable traffic a busy node lets in
+ * (essential requests are paced by the request queue, http/request-queue.ts,
+ * which bounds their wait directly).
  *
  * Thresholds alone (shed everything above X, nothing below) make a node
  * oscillate under sustained overload: it sheds for a sample interval, the
@@ -78,41 +80,5 @@ export class Admission {
     if (ok) this.counts.admitted++;
     else this.counts.refused++;
     return ok;
-  }
-}
-
-/**
- * How long the requests being read now have already waited: the age of the
- * event loop's current turn.
- *
- * Node reads every connection that became readable in one go (libuv's poll
- * phase) and handles the requests one after another, each to its end when
- * the database is SQLite. With hundreds of connections, the last request of
- * a turn waits for all before it — the wait that made admitted requests'
- * p99 grow with the number of connections, whatever fraction was admitted.
- * Every request of a turn was already waiting when the turn began, so the
- * turn's age is a lower bound on its wait in the process: refusing it once
- * the age passes a bound (a short 503 costs little) bounds the wait of the
- * requests served. The turn begins with the first request seen and ends in
- * the check phase (setImmediate), which runs after the poll phase.
- */
-export class TurnAge {
-  private started = 0;
-  private open = false;
-  private readonly end = () => {
-    this.open = false;
-  };
-
-  constructor(private readonly now: () => number = () => performance.now()) {}
-
-  /** Milliseconds since the first request of this turn was seen (0 for that first one). */
-  age(): number {
-    const t = this.now();
-    if (!this.open) {
-      this.open = true;
-      this.started = t;
-      setImmediate(this.end);
-    }
-    return t - this.started;
   }
 }

@@ -8,14 +8,13 @@
  *   - hard limits: above the deferrable thresholds (event-loop delay, heap,
  *     writes waiting for a group commit) every deferrable request gets a fast
  *     503 + Retry-After; essential ones only above the higher essential ones;
- *   - waiting (http/admission.ts TurnAge): a request read behind others in
- *     the same turn of the event loop is refused once that turn is older than
- *     its class's bound, so no admitted request waits long behind a crowd;
- *   - admission (http/admission.ts): below those limits, each class is let in
- *     by a fraction that follows event-loop utilisation, deferrable at a lower
- *     target than essential, and no deferrable request at all while essential
- *     ones are being turned away. This keeps the loop near its target, so the
- *     requests admitted are served about as fast as on a quiet day.
+ *   - admission (http/admission.ts): deferrable requests are let in by a
+ *     fraction that follows event-loop utilisation, and not at all while
+ *     essential ones are being turned away or wait in a standing queue;
+ *   - waiting (http/request-queue.ts): what is let in runs at once on a quiet
+ *     node and otherwise waits in a queue that serves essential requests
+ *     first and refuses whoever waited past a short bound, so the requests
+ *     served are served about as fast as on a quiet day.
  *   Health, metrics, the status page and the ops engine's probes are never shed.
  *
  * Fairness per token and per IP is @fastify/rate-limit's job (http/app.ts).
@@ -24,7 +23,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import underPressure from '@fastify/under-pressure';
 import { getHeapStatistics } from 'node:v8';
 import { performance } from 'node:perf_hooks';
-import { Admission, TurnAge } from './admission.js';
+import { Admission } from './admission.js';
+import { RequestQueue } from './request-queue.js';
 import { ERRORS } from '../domain/errors.js';
 import type { AppContext } from '../services/context.js';
 import type { OpsEngine } from '../ops/engine.js';
@@ -127,9 +127,19 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     }) as unknown as (req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => void,
   });
 
-  const turn = new TurnAge();
+  const queue = new RequestQueue({
+    maxWaitMs: { essential: p.essential.maxWaitMs, deferrable: p.deferrable.maxWaitMs },
+    congestedWaitMs: p.congestedWaitMs,
+    concurrency: p.concurrency,
+    // A bound so memory is bounded; at any rate it sheds, this many waiters are never reached before the wait bound.
+    maxQueued: 1000,
+    // One SQLite handler or a handful of PostgreSQL ones per turn before the rest queue (ms).
+    turnBudgetMs: 2,
+  });
+  // Essential requests refused for waiting since the last sample, and whether the queue is standing: either means
+  // essential work is turned away, so deferrable work and background jobs give way.
   let essentialWaitRefusals = 0;
-  const essential = new Admission({ targetUtilisation: p.essential.targetUtilisation, targetDelayMs: p.essential.targetDelayMs });
+  let pressed = false;
   const deferrable = new Admission({ targetUtilisation: p.deferrable.targetUtilisation, targetDelayMs: p.deferrable.targetDelayMs, floor: 0 });
   let elu = performance.eventLoopUtilization();
   let sampler: NodeJS.Timeout | undefined;
@@ -146,29 +156,26 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     elu = now;
     // under-pressure's delay (NaN → Infinity when no timer fired in the interval: the loop was blocked throughout).
     const delayMs = app.memoryUsage().eventLoopDelay;
-    const sample = { utilisation, delayMs: Number.isFinite(delayMs) ? delayMs : Number.MAX_VALUE };
-    essential.update(sample);
-    deferrable.update(sample);
-    // Busy while essential requests are turned away, by admission or for waiting: background jobs then yield.
-    ctx.lifecycle.busy = essential.throttling || essentialWaitRefusals > 0;
+    deferrable.update({ utilisation, delayMs: Number.isFinite(delayMs) ? delayMs : Number.MAX_VALUE });
+    pressed = essentialWaitRefusals > 0 || queue.congested();
     essentialWaitRefusals = 0;
-    ctx.metrics.admitted.set({ priority: 'essential' }, essential.fraction);
-    ctx.metrics.admitted.set({ priority: 'deferrable' }, essential.throttling ? 0 : deferrable.fraction);
+    ctx.lifecycle.busy = pressed;
+    ctx.metrics.queueLength.set(queue.length);
+    ctx.metrics.admitted.set({ priority: 'deferrable' }, pressed ? 0 : deferrable.fraction);
   };
 
   app.addHook('onRequest', async (req, reply) => {
     const priority = priorityOf(req.method, req.url);
     if (priority === 'exempt' || ops.isProbe(req.headers[PROBE_HEADER])) return;
-    const waited = turn.age();
-    const maxWait = p[priority].maxWaitMs;
-    if (maxWait > 0 && waited > maxWait) {
+    if (priority === 'deferrable' && (pressed || !deferrable.admit())) return reply.send(refused(req, reply, 'admission', deferrable.fraction, priority));
+    const entered = queue.enter(priority, () => req.raw.socket?.destroyed !== false);
+    const ticket = entered instanceof Promise ? await entered : entered;
+    if (ticket.queued) ctx.metrics.queueWait.observe({ priority, outcome: ticket.run ? 'run' : 'refused' }, ticket.waitedMs / 1000);
+    if (!ticket.run) {
       if (priority === 'essential') essentialWaitRefusals++;
-      return reply.send(refused(req, reply, 'queue', waited, priority));
+      return reply.send(refused(req, reply, 'queue', ticket.waitedMs, priority));
     }
-    if (priority === 'essential') {
-      if (!essential.admit()) return reply.send(refused(req, reply, 'admission', essential.fraction, priority));
-      return;
-    }
-    if (essential.throttling || !deferrable.admit()) return reply.send(refused(req, reply, 'admission', deferrable.fraction, priority));
+    // 'close' comes once the answer is sent or the connection is gone, whichever way the request ends.
+    reply.raw.once('close', () => queue.done());
   });
 }

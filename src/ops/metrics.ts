@@ -28,6 +28,8 @@ export interface Metrics {
   readonly opsLeader: Gauge;
   readonly shed: Counter<'priority' | 'reason'>;
   readonly admitted: Gauge<'priority'>;
+  readonly queueWait: Histogram<'priority' | 'outcome'>;
+  readonly queueLength: Gauge;
   /** Reads that could use the replica (http/replica-reads.ts), by where they went: replica, primary (fence), fallback. */
   readonly replicaReads: Counter<'target'>;
 }
@@ -78,6 +80,14 @@ export function createMetrics(labels: { node: string }): Metrics {
     readOnly: new Gauge({ name: 'starling_read_only', help: '1 while this node is in read-only mode', registers: r }),
     opsLeader: new Gauge({ name: 'starling_ops_leader', help: '1 while this node runs the ops engine (probes, incidents, alerts); one node per cluster', registers: r }),
     shed: new Counter({ name: 'starling_requests_shed_total', help: 'Requests refused with 503 under pressure, by class and what tripped it', labelNames: ['priority', 'reason'], registers: r }),
+    queueWait: new Histogram({
+      name: 'starling_request_queue_wait_seconds',
+      help: 'Time requests waited in the request queue (http/request-queue.ts), by class and whether they then ran or were refused',
+      labelNames: ['priority', 'outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers: r,
+    }),
+    queueLength: new Gauge({ name: 'starling_request_queue_length', help: 'Requests waiting in the request queue now (http/request-queue.ts)', registers: r }),
     admitted: new Gauge({ name: 'starling_admission_fraction', help: 'Share of requests of a class admitted now (1: all; http/admission.ts)', labelNames: ['priority'], registers: r }),
   };
 }

@@ -26,13 +26,13 @@ describe('a crowd read in one turn of the event loop', () => {
   const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
 
   beforeAll(async () => {
-    // Only the wait bound sheds here: admission and the hard limits are set out of reach.
+    // Only the wait bound sheds here: deferrable admission and the hard limits are set out of reach.
     const config = join(dir.path, 'starling.json');
     writeFileSync(
       config,
       JSON.stringify({
         pressure: {
-          essential: { maxWaitMs: 3, targetUtilisation: 1, targetDelayMs: Number.MAX_VALUE, maxEventLoopDelayMs: 0 },
+          essential: { maxWaitMs: 3, maxEventLoopDelayMs: 0 },
           deferrable: { maxWaitMs: 1, targetUtilisation: 1, targetDelayMs: Number.MAX_VALUE, maxEventLoopDelayMs: 0 },
         },
       }),

@@ -1,0 +1,198 @@
+import { describe, expect, it } from 'vitest';
+import { RequestQueue, type RequestQueueOptions, type Ticket } from '../../src/http/request-queue.js';
+
+/** A queue on a clock the test moves; its turns and releases are real setImmediate turns. */
+function queue(opts: Partial<RequestQueueOptions> = {}) {
+  const clock = { t: 1000 };
+  const q = new RequestQueue({
+    maxWaitMs: { essential: 30, deferrable: 10 },
+    congestedWaitMs: 5,
+    concurrency: 100,
+    maxQueued: 100,
+    turnBudgetMs: 2,
+    now: () => clock.t,
+    ...opts,
+  });
+  return { q, clock };
+}
+
+/** Lets the queue's pending setImmediate callbacks (turn end, one release) run. */
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+/** Enters and records, in order, which requests ran and which were refused. */
+function recorder(q: RequestQueue) {
+  const ran: string[] = [];
+  const refused: string[] = [];
+  const tickets = new Map<string, Ticket>();
+  const enter = (name: string, priority: 'essential' | 'deferrable' = 'essential', gone = () => false) => {
+    const t = q.enter(priority, gone);
+    const settle = (ticket: Ticket) => {
+      tickets.set(name, ticket);
+      (ticket.run ? ran : refused).push(name);
+    };
+    if (t instanceof Promise) void t.then(settle);
+    else settle(t);
+    return t;
+  };
+  return { ran, refused, tickets, enter };
+}
+
+describe('the request queue', () => {
+  it('runs a request at once on a quiet node, without a promise', () => {
+    const { q } = queue();
+    const t = q.enter('essential', () => false);
+    expect(t).toEqual({ run: true, waitedMs: 0, queued: false });
+    expect(q.running).toBe(1);
+    q.done();
+    expect(q.running).toBe(0);
+  });
+
+  it('queues the requests of a turn once the turn has used its budget, and releases them one per turn, oldest first', async () => {
+    const { q, clock } = queue();
+    const r = recorder(q);
+    r.enter('a');
+    clock.t += 3; // a ran for 3 ms: the rest of this turn waits
+    expect(r.enter('b')).toBeInstanceOf(Promise);
+    r.enter('c');
+    expect(q.length).toBe(2);
+    expect(r.ran).toEqual(['a']);
+    await turn();
+    expect(r.ran).toEqual(['a', 'b']);
+    await turn();
+    expect(r.ran).toEqual(['a', 'b', 'c']);
+    expect(r.tickets.get('c')).toMatchObject({ run: true, queued: true });
+    expect(q.counts).toMatchObject({ immediate: 1, queued: 2, released: 2, expired: 0 });
+  });
+
+  it('refuses whoever waited past its class bound, and says how long it waited', async () => {
+    const { q, clock } = queue();
+    const r = recorder(q);
+    r.enter('a');
+    clock.t += 3;
+    r.enter('late essential');
+    r.enter('late deferrable', 'deferrable');
+    clock.t += 11; // past the deferrable bound (10 ms), not the essential one (30 ms)
+    await turn();
+    expect(r.refused).toEqual(['late deferrable']);
+    expect(r.tickets.get('late deferrable')).toEqual({ run: false, waitedMs: 11, queued: true });
+    expect(r.ran).toEqual(['a', 'late essential']);
+  });
+
+  it('serves essential requests before deferrable ones', async () => {
+    const { q, clock } = queue();
+    const r = recorder(q);
+    r.enter('a');
+    clock.t += 3;
+    r.enter('search', 'deferrable');
+    r.enter('home');
+    await turn();
+    await turn();
+    expect(r.ran).toEqual(['a', 'home', 'search']);
+  });
+
+  it('serves the newest first and cuts the wait to the congested bound once the queue has not emptied for the essential bound', async () => {
+    const { q, clock } = queue({ concurrency: 1 });
+    const r = recorder(q);
+    r.enter('running'); // holds the only slot: everything after waits
+    for (const name of ['e1', 'e2', 'e3']) {
+      clock.t += 1;
+      r.enter(name);
+    }
+    await turn();
+    expect(r.ran).toEqual(['running']);
+    // 32 ms after it last emptied (when e1 came), the queue has not been empty for longer than the essential bound
+    // (30 ms): congested. Its three waited 30–32 ms, past the congested bound (5 ms): refused, though e2 and e3 are
+    // within the essential bound.
+    clock.t += 30;
+    r.enter('fresh');
+    expect(q.congested()).toBe(true);
+    q.done();
+    await turn();
+    expect(r.refused).toEqual(['e1', 'e2', 'e3']);
+    expect(r.ran).toEqual(['running', 'fresh']);
+  });
+
+  it('serves the newest first under congestion when several are still within the bound', async () => {
+    const { q, clock } = queue({ concurrency: 1, congestedWaitMs: 30 });
+    const r = recorder(q);
+    r.enter('running');
+    clock.t += 1;
+    r.enter('old'); // the queue is not empty from here on
+    clock.t += 31;
+    for (const name of ['a', 'b', 'c']) {
+      r.enter(name);
+      clock.t += 0.5;
+    }
+    expect(q.congested()).toBe(true);
+    q.done();
+    await turn();
+    expect(r.refused).toEqual(['old']); // 32.5 ms > 30 ms
+    expect(r.ran).toEqual(['running', 'c']);
+    q.done();
+    await turn();
+    q.done();
+    await turn();
+    expect(r.ran).toEqual(['running', 'c', 'b', 'a']);
+  });
+
+  it('serves the oldest first while the queue empties now and then', async () => {
+    const { q, clock } = queue({ concurrency: 1 });
+    const r = recorder(q);
+    r.enter('running');
+    for (const name of ['a', 'b', 'c']) {
+      clock.t += 1;
+      r.enter(name);
+    }
+    expect(q.congested()).toBe(false);
+    for (let i = 0; i < 3; i++) {
+      q.done();
+      await turn();
+    }
+    expect(r.ran).toEqual(['running', 'a', 'b', 'c']);
+  });
+
+  it('refuses at once when the queue is full', () => {
+    const { q, clock } = queue({ maxQueued: 2 });
+    const r = recorder(q);
+    r.enter('a');
+    clock.t += 3;
+    r.enter('b');
+    r.enter('c');
+    const t = r.enter('d');
+    expect(t).toEqual({ run: false, waitedMs: 0, queued: false });
+    expect(q.counts.full).toBe(1);
+  });
+
+  it('keeps at most `concurrency` running, releases the next when one is answered, and refuses on time meanwhile', async () => {
+    const { q, clock } = queue({ concurrency: 1 });
+    const r = recorder(q);
+    r.enter('a');
+    r.enter('b');
+    r.enter('c', 'deferrable');
+    await turn();
+    expect(r.ran).toEqual(['a']);
+    expect(q.running).toBe(1);
+    // Nobody answers: the deferrable one is refused on a timer when its bound passes.
+    clock.t += 11;
+    await new Promise((res) => setTimeout(res, 20));
+    expect(r.refused).toEqual(['c']);
+    q.done();
+    await turn();
+    expect(r.ran).toEqual(['a', 'b']);
+  });
+
+  it('does not run a request whose client went away while it waited', async () => {
+    const { q, clock } = queue();
+    const r = recorder(q);
+    let gone = false;
+    r.enter('a');
+    clock.t += 3;
+    r.enter('left', 'essential', () => gone);
+    r.enter('stays');
+    gone = true;
+    await turn();
+    await turn();
+    expect(r.refused).toEqual(['left']);
+    expect(r.ran).toEqual(['a', 'stays']);
+  });
+});
