@@ -79,8 +79,8 @@ export function homePulledQuery(db: Db, viewerId: string, page: PageParams, edge
       .where('statuses.deleted_at', 'is', null)
       // Not through an index on SQLite (store/sql.ts): the three visibilities are nearly every status, yet with any
       // statistics SQLite chose statuses_visibility_id for them, read all statuses and sorted the few that are
-      // 'pull': 6-9 ms on 42k statuses, growing with the table. Without it, it reads the partial index
-      // statuses_pull_account_id (migration 0005), which holds the 'pull' statuses only: 0.26 ms (docs/PERFORMANCE.md).
+      // 'pull': 7-8 ms on 42k statuses, growing with the table. It now reads the partial index of 'pull' statuses
+      // (statuses_pull_covering, migration 0008, which also keeps it off statuses_account_id): 0.06-0.6 ms.
       .where(sqliteUnindexed(db, 'statuses.visibility'), 'in', ['public', 'unlisted', 'private'])
       .where(sql<SqlBool>`statuses.account_id NOT IN ${hidden}`)
       .where((eb) => eb.or([eb('statuses.reblog_of_id', 'is', null), eb('follows.show_reblogs', '=', 1)]))
