@@ -107,8 +107,8 @@ export function publicTimelineQuery(db: Db, viewerId: string | null, page: PageP
     .selectAll()
     .where('visibility', '=', 'public')
     .where('deleted_at', 'is', null)
-    // Not through an index on SQLite (store/sql.ts): with sampled or stale statistics (the seeder's and
-    // `PRAGMA optimize`'s ANALYZE) SQLite believed `reblog_of_id IS NULL` matched ~10 rows, read every original
+    // Not through an index on SQLite (store/sql.ts): with sampled or stale statistics (the seeder's ANALYZE
+    // with analysis_limit) SQLite believed `reblog_of_id IS NULL` matched ~10 rows, read every original
     // through statuses_reblog_of and sorted them: 22 ms on 42k statuses, growing with the table. Without that
     // index it walks statuses_visibility_id newest first and stops at the page: 0.10 ms (docs/PERFORMANCE.md).
     .where(sql<SqlBool>`${sqliteUnindexed(db, 'statuses.reblog_of_id')} IS NULL`)
@@ -169,7 +169,10 @@ export function accountStatusesQuery(db: Db, viewerId: string | null, accountId:
     });
   }
   if (opts.excludeReplies) q = q.where(sql<SqlBool>`(in_reply_to_id IS NULL OR in_reply_to_account_id = account_id)`);
-  if (opts.excludeReblogs) q = q.where('reblog_of_id', 'is', null);
+  // Not through an index on SQLite (store/sql.ts): with sampled statistics SQLite read the account's every
+  // original through statuses_reblog_of (reblog_of_id IS NULL AND account_id = ?) and sorted them, instead of
+  // walking statuses_account_id newest first (docs/PERFORMANCE.md).
+  if (opts.excludeReblogs) q = q.where(sql<SqlBool>`${sqliteUnindexed(db, 'statuses.reblog_of_id')} IS NULL`);
   return applyPage(q, 'statuses.id', page);
 }
 

@@ -23,9 +23,8 @@ export function idValue(id: string | null): RawBuilder<string | null> {
 /**
  * A column that SQLite must not use an index for in this term: SQLite's unary `+`
  * (sqlite.org/optoverview.html, "Disqualifying WHERE clause terms using unary +").
- * For where sampled or stale statistics (ANALYZE with analysis_limit, as the seeder and
- * `PRAGMA optimize` run it) lead SQLite to a plan that reads far more rows than the page
- * needs. PostgreSQL plans from its own statistics and has no unary + for text, so there
+ * For terms where sampled or stale statistics (ANALYZE with analysis_limit, as the seeder runs
+ * it) lead SQLite to a plan that reads far more rows than the page needs. PostgreSQL plans from its own statistics and has no unary + for text, so there
  * the column stays as it is.
  */
 export function sqliteUnindexed(db: Kysely<any>, column: string): RawBuilder<unknown> {
