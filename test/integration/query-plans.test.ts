@@ -1,10 +1,12 @@
 /**
  * SQLite's plans for list queries that sampled planner statistics once sent astray. Production databases
- * get sampled statistics (the seeder's `ANALYZE` with analysis_limit, `PRAGMA optimize` at open), and with
+ * get sampled statistics (the seeder's `ANALYZE` with analysis_limit, kept by `PRAGMA optimize` at open), and with
  * them SQLite read the public timeline through statuses_reblog_of (every original status, then a sort:
  * 22 ms on 42k statuses) and the home timeline's pulled half through statuses_visibility_id (every status,
- * then a sort). The queries now keep SQLite off those indexes (store/sql.ts sqliteUnindexed); this checks the
- * plans of the SQL the services really run, on a real migrated database with sampled statistics.
+ * then a sort), an account's statuses without reblogs through statuses_reblog_of too. The queries now keep
+ * SQLite off those indexes (store/sql.ts sqliteUnindexed) and the 'pull' index covers the pulled half
+ * (migration 0008); this checks the plans of the SQL the services really run, on a real migrated database
+ * with sampled statistics, and guards the list pages that were already fine.
  * docs/PERFORMANCE.md has the figures. SQLite only: PostgreSQL plans on its own (vitest.config.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
