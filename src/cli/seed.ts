@@ -898,7 +898,8 @@ export async function seed(opts: SeedOptions): Promise<SeedSummary> {
 
     // Planner statistics, as after any bulk load. Without them SQLite guesses, and on this data
     // guesses badly (the home timeline's 'pull' half scanned every status). analysis_limit keeps it
-    // to a sample of each index: well under a second, and the plans come out the same.
+    // to a sample of each index: well under a second. Sampled figures can mislead the planner (they did
+    // for the public timeline): the queries concerned no longer depend on them (test/integration/query-plans.test.ts).
     progress.begin('analyze (planner statistics)', 1);
     db.pragma('analysis_limit = 10000');
     db.exec('ANALYZE');

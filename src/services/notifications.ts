@@ -9,6 +9,7 @@ import { renderAccount, renderNotification, type MastoAccount, type MastoNotific
 import type { Notification, Status } from '../store/schema.js';
 import { applyPage, pageRows, type PageParams } from '../store/paging.js';
 import type { AppContext } from './context.js';
+import type { Db } from '../store/db.js';
 import type { JobPayloads } from './jobs.js';
 import { filterVisible, loadAccounts, statusViews } from './views.js';
 
@@ -80,12 +81,16 @@ function requestedTypes(f: NotificationFilter): NotificationType[] | null {
 
 /** The viewer's notifications that a client may be shown, as a query (selection left to the caller). */
 function browsable(ctx: AppContext, viewerId: string, f: NotificationFilter) {
-  let q = ctx.db
+  return browsableQuery(ctx.db, viewerId, ctx.now().toISOString(), f);
+}
+
+function browsableQuery(db: Db, viewerId: string, nowIso: string, f: NotificationFilter) {
+  let q = db
     .selectFrom('notifications')
     .leftJoin('statuses', 'statuses.id', 'notifications.status_id')
     .where('notifications.account_id', '=', viewerId)
     .where((eb) => eb.or([eb('notifications.status_id', 'is', null), eb('statuses.deleted_at', 'is', null)]))
-    .where(sql<SqlBool>`notifications.from_account_id NOT IN ${silencedFor(viewerId, ctx.now().toISOString())}`);
+    .where(sql<SqlBool>`notifications.from_account_id NOT IN ${silencedFor(viewerId, nowIso)}`);
   const types = requestedTypes(f);
   if (types) q = types.length ? q.where('notifications.type', 'in', types) : q.where(sql<SqlBool>`1 = 0`);
   if (f.accountId !== undefined) q = q.where('notifications.from_account_id', '=', f.accountId);
@@ -102,8 +107,13 @@ export async function listNotifications(
   viewerId: string,
   opts: { page: PageParams } & NotificationFilter,
 ): Promise<{ rows: Notification[]; cursor: { newest: string; oldest: string } | null }> {
-  const rows = pageRows(await applyPage(browsable(ctx, viewerId, opts).selectAll('notifications'), 'notifications.id', opts.page).execute(), opts.page);
+  const rows = pageRows(await listNotificationsQuery(ctx.db, viewerId, ctx.now().toISOString(), opts).execute(), opts.page);
   return { rows, cursor: rows.length ? { newest: rows[0].id, oldest: rows[rows.length - 1].id } : null };
+}
+
+/** listNotifications' query, apart so that test/integration/query-plans.test.ts can check its plan. */
+export function listNotificationsQuery(db: Db, viewerId: string, nowIso: string, opts: { page: PageParams } & NotificationFilter) {
+  return applyPage(browsableQuery(db, viewerId, nowIso, opts).selectAll('notifications'), 'notifications.id', opts.page);
 }
 
 /**

@@ -20,6 +20,7 @@ import { notFound } from '../domain/errors.js';
 import { isId } from '../domain/ids.js';
 import { normalizeTag } from '../domain/text.js';
 import type { Account, Status } from '../store/schema.js';
+import type { Db } from '../store/db.js';
 import { statusSearchIndexFor } from '../store/search.js';
 import type { AppContext } from './context.js';
 import type { TagRef } from './tags.js';
@@ -167,9 +168,17 @@ export async function searchStatuses(
     const known = isId(opts.accountId) && (await ctx.db.selectFrom('accounts').select('id').where('id', '=', opts.accountId).executeTakeFirst());
     if (!known) throw notFound();
   }
-  const matching = statusSearchIndexFor(ctx.db).matching(query);
-  if (!matching) return [];
-  let qb = ctx.db
+  const qb = searchStatusesQuery(ctx.db, viewerId, query, opts);
+  if (!qb) return [];
+  const rows = await qb.execute();
+  return filterVisible(ctx.db, viewerId, rows.filter((s) => s.reblog_of_id === null));
+}
+
+/** searchStatuses' query (null: the query has no terms), apart so that test/integration/query-plans.test.ts can check its plan. */
+export function searchStatusesQuery(db: Db, viewerId: string, query: string, opts: SearchPage & { accountId?: string; maxId?: string; minId?: string }) {
+  const matching = statusSearchIndexFor(db).matching(query);
+  if (!matching) return null;
+  let qb = db
     .selectFrom('statuses')
     .selectAll()
     .where(matching)
@@ -188,6 +197,5 @@ export async function searchStatuses(
   if (opts.accountId !== undefined) qb = qb.where('account_id', '=', opts.accountId);
   if (opts.maxId !== undefined) qb = qb.where('id', '<', opts.maxId);
   if (opts.minId !== undefined) qb = qb.where('id', '>', opts.minId);
-  const rows = await qb.orderBy('id', 'desc').limit(opts.limit).offset(opts.offset).execute();
-  return filterVisible(ctx.db, viewerId, rows.filter((s) => s.reblog_of_id === null));
+  return qb.orderBy('id', 'desc').limit(opts.limit).offset(opts.offset);
 }

@@ -6,6 +6,8 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
 import { StarlingError, notFound } from '../domain/errors.js';
 import type { Status } from '../store/schema.js';
+import type { Db } from '../store/db.js';
+import { sqliteUnindexed } from '../store/sql.js';
 import { applyPage, pageRows, type PageParams } from '../store/paging.js';
 import type { AppContext } from './context.js';
 import { filterVisible, loadViewerFacts } from './views.js';
@@ -31,9 +33,29 @@ function hiddenAuthors(viewerId: string) {
  * merged, so pages have no gaps and no duplicates.
  */
 export async function homeTimeline(ctx: AppContext, viewerId: string, page: PageParams): Promise<Status[]> {
+  const a = await homePushedQuery(ctx.db, viewerId, page).execute();
+  // When the pushed page is full, anything pulled must fall inside its span to make the page:
+  // bounding the pull by the page's edge keeps it from sorting a popular author's whole history.
+  const edge = a.length === page.limit ? a[a.length - 1].id : null;
+  const b = await homePulledQuery(ctx.db, viewerId, page, edge).execute();
+  const ids = [...new Set([...a, ...b].map((r) => r.id))];
+  // Ids have a fixed number of digits, so string order is numeric order.
+  ids.sort((x, y) => (x < y ? 1 : x > y ? -1 : 0));
+  const window = page.min_id !== undefined ? ids.slice(-page.limit) : ids.slice(0, page.limit);
+  return filterVisible(ctx.db, viewerId, await statusesByIds(ctx, window));
+}
+
+/*
+ * The list queries below are built by functions of their own so that
+ * test/integration/query-plans.test.ts can compile them and check SQLite's
+ * plan for them without running the service.
+ */
+
+/** The pushed half of the home timeline: the viewer's home_feed rows. */
+export function homePushedQuery(db: Db, viewerId: string, page: PageParams) {
   const hidden = hiddenAuthors(viewerId);
-  const pushed = applyPage(
-    ctx.db
+  return applyPage(
+    db
       .selectFrom('home_feed')
       .innerJoin('statuses', 'statuses.id', 'home_feed.status_id')
       .select('home_feed.status_id as id')
@@ -43,18 +65,23 @@ export async function homeTimeline(ctx: AppContext, viewerId: string, page: Page
       .where(sql<SqlBool>`(home_feed.reblog_of_author_id IS NULL OR home_feed.reblog_of_author_id NOT IN ${hidden})`),
     'home_feed.status_id',
     page,
-  ).execute();
-  const a = await pushed;
-  // When the pushed page is full, anything pulled must fall inside its span to make the page:
-  // bounding the pull by the page's edge keeps it from sorting a popular author's whole history.
-  const edge = a.length === page.limit ? a[a.length - 1].id : null;
-  let pulledQuery = ctx.db
+  );
+}
+
+/** The pulled half of the home timeline: statuses of followed 'pull' authors, bounded by the pushed page's edge. */
+export function homePulledQuery(db: Db, viewerId: string, page: PageParams, edge: string | null) {
+  const hidden = hiddenAuthors(viewerId);
+  let pulledQuery = db
       .selectFrom('statuses')
       .innerJoin('follows', (j) => j.onRef('follows.target_account_id', '=', 'statuses.account_id').on('follows.account_id', '=', viewerId))
       .select('statuses.id')
       .where('statuses.distribution', '=', 'pull')
       .where('statuses.deleted_at', 'is', null)
-      .where('statuses.visibility', 'in', ['public', 'unlisted', 'private'])
+      // Not through an index on SQLite (store/sql.ts): the three visibilities are nearly every status, yet with any
+      // statistics SQLite chose statuses_visibility_id for them, read all statuses and sorted the few that are
+      // 'pull': 7-8 ms on 42k statuses, growing with the table. It now reads the partial index of 'pull' statuses
+      // (statuses_pull_covering, migration 0008, which also keeps it off statuses_account_id): 0.06-0.6 ms.
+      .where(sqliteUnindexed(db, 'statuses.visibility'), 'in', ['public', 'unlisted', 'private'])
       .where(sql<SqlBool>`statuses.account_id NOT IN ${hidden}`)
       .where((eb) => eb.or([eb('statuses.reblog_of_id', 'is', null), eb('follows.show_reblogs', '=', 1)]))
       .where(sql<SqlBool>`(statuses.reblog_of_id IS NULL OR (SELECT o.account_id FROM statuses o WHERE o.id = statuses.reblog_of_id) NOT IN ${hidden})`)
@@ -64,63 +91,76 @@ export async function homeTimeline(ctx: AppContext, viewerId: string, page: Page
           OR statuses.in_reply_to_account_id IN (SELECT target_account_id FROM follows WHERE account_id = ${viewerId}))`,
       );
   if (edge !== null) pulledQuery = pulledQuery.where('statuses.id', page.min_id !== undefined ? '<=' : '>=', edge);
-  const b = await applyPage(pulledQuery, 'statuses.id', page).execute();
-  const ids = [...new Set([...a, ...b].map((r) => r.id))];
-  // Ids have a fixed number of digits, so string order is numeric order.
-  ids.sort((x, y) => (x < y ? 1 : x > y ? -1 : 0));
-  const window = page.min_id !== undefined ? ids.slice(-page.limit) : ids.slice(0, page.limit);
-  return filterVisible(ctx.db, viewerId, await statusesByIds(ctx, window));
+  return applyPage(pulledQuery, 'statuses.id', page);
 }
 
 export async function publicTimeline(ctx: AppContext, viewerId: string | null, page: PageParams, opts: { remoteOnly?: boolean; onlyMedia?: boolean } = {}): Promise<Status[]> {
   // Starling has no remote statuses (yet) and no media: those filters select nothing.
   if (opts.remoteOnly || opts.onlyMedia) return [];
-  let q = ctx.db
+  const rows = pageRows(await publicTimelineQuery(ctx.db, viewerId, page).execute(), page);
+  return filterVisible(ctx.db, viewerId, rows);
+}
+
+export function publicTimelineQuery(db: Db, viewerId: string | null, page: PageParams) {
+  let q = db
     .selectFrom('statuses')
     .selectAll()
     .where('visibility', '=', 'public')
     .where('deleted_at', 'is', null)
-    .where('reblog_of_id', 'is', null)
+    // Not through an index on SQLite (store/sql.ts): with sampled or stale statistics (the seeder's ANALYZE
+    // with analysis_limit) SQLite believed `reblog_of_id IS NULL` matched ~10 rows, read every original
+    // through statuses_reblog_of and sorted them: 22 ms on 42k statuses, growing with the table. Without that
+    // index it walks statuses_visibility_id newest first and stops at the page: 0.10 ms (docs/PERFORMANCE.md).
+    .where(sql<SqlBool>`${sqliteUnindexed(db, 'statuses.reblog_of_id')} IS NULL`)
     .where(sql<SqlBool>`(in_reply_to_account_id IS NULL OR in_reply_to_account_id = account_id)`);
   if (viewerId) q = q.where(sql<SqlBool>`account_id NOT IN ${hiddenAuthors(viewerId)}`);
-  const rows = pageRows(await applyPage(q, 'statuses.id', page).execute(), page);
-  return filterVisible(ctx.db, viewerId, rows);
+  return applyPage(q, 'statuses.id', page);
 }
 
 export async function tagTimeline(ctx: AppContext, viewerId: string | null, tag: string, page: PageParams): Promise<Status[]> {
   const t = await ctx.db.selectFrom('tags').select('id').where('name', '=', normalizeTag(tag)).executeTakeFirst();
   if (!t) return [];
-  let q = ctx.db
-    .selectFrom('status_tags')
-    .innerJoin('statuses', 'statuses.id', 'status_tags.status_id')
-    .selectAll('statuses')
-    .where('status_tags.tag_id', '=', t.id)
-    .where('statuses.visibility', '=', 'public')
-    .where('statuses.deleted_at', 'is', null);
-  if (viewerId) q = q.where(sql<SqlBool>`statuses.account_id NOT IN ${hiddenAuthors(viewerId)}`);
-  const rows = pageRows(await applyPage(q, 'status_tags.status_id', page).execute(), page);
+  const rows = pageRows(await tagTimelineQuery(ctx.db, viewerId, t.id, page).execute(), page);
   return filterVisible(ctx.db, viewerId, rows);
 }
 
-export async function accountStatuses(
-  ctx: AppContext,
-  viewerId: string | null,
-  accountId: string,
-  page: PageParams,
-  opts: { excludeReplies: boolean; excludeReblogs: boolean; onlyMedia: boolean; pinned: boolean },
-): Promise<Status[]> {
+export function tagTimelineQuery(db: Db, viewerId: string | null, tagId: string, page: PageParams) {
+  let q = db
+    .selectFrom('status_tags')
+    .innerJoin('statuses', 'statuses.id', 'status_tags.status_id')
+    .selectAll('statuses')
+    .where('status_tags.tag_id', '=', tagId)
+    .where('statuses.visibility', '=', 'public')
+    .where('statuses.deleted_at', 'is', null);
+  if (viewerId) q = q.where(sql<SqlBool>`statuses.account_id NOT IN ${hiddenAuthors(viewerId)}`);
+  return applyPage(q, 'status_tags.status_id', page);
+}
+
+export interface AccountStatusesOptions {
+  excludeReplies: boolean;
+  excludeReblogs: boolean;
+  onlyMedia: boolean;
+  pinned: boolean;
+}
+
+export async function accountStatuses(ctx: AppContext, viewerId: string | null, accountId: string, page: PageParams, opts: AccountStatusesOptions): Promise<Status[]> {
   const account = await ctx.db.selectFrom('accounts').select('id').where('id', '=', accountId).executeTakeFirst();
   if (!account) throw notFound();
   if (opts.onlyMedia || opts.pinned) return []; // no media or pins yet
-  const isSelf = viewerId === accountId;
   let follows = false;
-  if (viewerId && !isSelf) {
+  if (viewerId && viewerId !== accountId) {
     const facts = await loadViewerFacts(ctx.db, viewerId, [accountId]);
     if (facts.blocked.has(accountId)) return [];
     follows = facts.follows.has(accountId);
   }
-  let q = ctx.db.selectFrom('statuses').selectAll().where('account_id', '=', accountId).where('deleted_at', 'is', null);
-  if (!isSelf) {
+  const rows = pageRows(await accountStatusesQuery(ctx.db, viewerId, accountId, follows, page, opts).execute(), page);
+  return filterVisible(ctx.db, viewerId, rows);
+}
+
+/** An account's statuses as `viewerId` (who follows the account or not) may see them. */
+export function accountStatusesQuery(db: Db, viewerId: string | null, accountId: string, follows: boolean, page: PageParams, opts: AccountStatusesOptions) {
+  let q = db.selectFrom('statuses').selectAll().where('account_id', '=', accountId).where('deleted_at', 'is', null);
+  if (viewerId !== accountId) {
     // Only what this viewer may see, in SQL, so pages are full.
     q = q.where((eb) => {
       const ors: Expression<SqlBool>[] = [eb('visibility', 'in', follows ? ['public', 'unlisted', 'private'] : ['public', 'unlisted'])];
@@ -129,9 +169,11 @@ export async function accountStatuses(
     });
   }
   if (opts.excludeReplies) q = q.where(sql<SqlBool>`(in_reply_to_id IS NULL OR in_reply_to_account_id = account_id)`);
-  if (opts.excludeReblogs) q = q.where('reblog_of_id', 'is', null);
-  const rows = pageRows(await applyPage(q, 'statuses.id', page).execute(), page);
-  return filterVisible(ctx.db, viewerId, rows);
+  // Not through an index on SQLite (store/sql.ts): with sampled statistics SQLite read the account's every
+  // original through statuses_reblog_of (reblog_of_id IS NULL AND account_id = ?) and sorted them, instead of
+  // walking statuses_account_id newest first (docs/PERFORMANCE.md).
+  if (opts.excludeReblogs) q = q.where(sql<SqlBool>`${sqliteUnindexed(db, 'statuses.reblog_of_id')} IS NULL`);
+  return applyPage(q, 'statuses.id', page);
 }
 
 const MAX_ANCESTORS = 40;
@@ -185,12 +227,13 @@ export async function statusContext(ctx: AppContext, viewerId: string | null, st
 
 /** Statuses the viewer favourited or bookmarked; the cursor is the favourite's own id. */
 export async function markedStatuses(ctx: AppContext, viewerId: string, table: 'favourites' | 'bookmarks', page: PageParams) {
-  const rows = pageRows(
-    await applyPage(ctx.db.selectFrom(table).select(['id', 'status_id']).where('account_id', '=', viewerId), `${table}.id`, page).execute(),
-    page,
-  );
+  const rows = pageRows(await markedStatusesQuery(ctx.db, viewerId, table, page).execute(), page);
   const statuses = await filterVisible(ctx.db, viewerId, await statusesByIds(ctx, rows.map((r) => r.status_id)));
   return { statuses, cursor: rows.length ? { newest: rows[0].id, oldest: rows[rows.length - 1].id } : null };
+}
+
+export function markedStatusesQuery(db: Db, viewerId: string, table: 'favourites' | 'bookmarks', page: PageParams) {
+  return applyPage(db.selectFrom(table).select(['id', 'status_id']).where('account_id', '=', viewerId), `${table}.id`, page);
 }
 
 /** Who favourited or reblogged a status: account ids, with the favourite's or reblog's id as cursor. */

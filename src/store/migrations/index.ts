@@ -7,6 +7,7 @@ import * as m0004 from './0004-ops.js';
 import * as m0005 from './0005-pull-index.js';
 import * as m0006 from './0006-search-postgres.js';
 import * as m0007 from './0007-read-fences.js';
+import * as m0008 from './0008-pull-covering.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-core': m0001,
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '0005-pull-index': m0005,
   '0006-search-postgres': m0006,
   '0007-read-fences': m0007,
+  '0008-pull-covering': m0008,
 };
