@@ -98,6 +98,8 @@ export interface LoadSpec {
   duration: number;
   /** Hard cap on requests (the loop is bounded in count as well as time). */
   maxRequests: number;
+  /** Start at this wall-clock time (ms since the epoch) rather than at once: generators run together start together. */
+  startAt?: number;
   /** Open loop: this many requests per second in all (autocannon overallRate); without it, closed loop. */
   overallRate?: number;
   /** Seconds before a request counts as timed out (default 10). */

@@ -11,7 +11,7 @@
  * `npm run bench -- overload --data-dir DIR [--duration 20] [--factor 3] [--connections 256]`
  * Figures go to docs/RELIABILITY.md.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { log, ms, num, percentiles, pinCpus, runLoad, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult } from './lib.js';
 
@@ -64,8 +64,11 @@ export async function overload(o: OverloadOptions): Promise<void> {
   });
   try {
     const kinds = await mix(node);
-    const spec = (k: Kind, duration: number, connections: number, overallRate?: number) => ({
+    // Generators that run together start together, once all have loaded (a few seconds of tsx on one CPU).
+    const together = () => Date.now() + 3000;
+    const spec = (k: Kind, duration: number, connections: number, overallRate?: number, startAt?: number) => ({
       url: node.url,
+      startAt,
       connections,
       duration,
       maxRequests: 5_000_000,
@@ -82,7 +85,8 @@ export async function overload(o: OverloadOptions): Promise<void> {
     }
 
     log(`2/4 capacity (the mix, closed loop, ${o.duration} s)`);
-    const capRuns = await Promise.all(kinds.map((k) => runLoad(spec(k, o.duration, Math.max(1, Math.round(32 * k.share))))));
+    const capStart = together();
+    const capRuns = await Promise.all(kinds.map((k) => runLoad(spec(k, o.duration, Math.max(1, Math.round(32 * k.share)), undefined, capStart))));
     const capacity = capRuns.reduce((a, r) => a + r.ok / r.seconds, 0);
     await node.idle();
 
@@ -113,13 +117,19 @@ export async function overload(o: OverloadOptions): Promise<void> {
     // whatever the queue does, so its worst values are a floor under the served p99.
     const stalls = monitorEventLoopDelay({ resolution: 1 });
     stalls.enable();
+    // Garbage collection pauses during the overload, one of the stalls' possible causes.
+    const gcPauses: number[] = [];
+    const gc = new PerformanceObserver((list) => list.getEntries().forEach((e) => gcPauses.push(e.duration)));
+    gc.observe({ entryTypes: ['gc'] });
     recording = true;
     const started = performance.now();
+    const loadStart = together();
     const loaded = await Promise.all(
-      kinds.map((k) => runLoad(spec(k, o.duration, Math.max(2, Math.round(o.connections * k.share)), Math.max(1, Math.round(target * k.share))))),
+      kinds.map((k) => runLoad(spec(k, o.duration, Math.max(2, Math.round(o.connections * k.share)), Math.max(1, Math.round(target * k.share)), loadStart))),
     );
     const loadEnded = performance.now();
     stalls.disable();
+    gc.disconnect();
     recording = false;
     checking = false;
     await checker;
@@ -176,11 +186,15 @@ export async function overload(o: OverloadOptions): Promise<void> {
     const defTotal = deferrable.reduce((a, r) => a + r.requests, 0);
     const def503 = deferrable.reduce((a, r) => a + (r.statusCodes['503'] ?? 0), 0);
     const defTimeouts = deferrable.reduce((a, r) => a + r.timeouts, 0);
-    console.log(`\nOverload: ${o.factor}× capacity for ${o.duration} s (load ran ${((loadEnded - started) / 1000).toFixed(1)} s)\n`);
+    console.log(`\nOverload: ${o.factor}× capacity for ${o.duration} s (generators ran ${((loadEnded - started) / 1000).toFixed(1)} s, starting included)\n`);
     console.log(`capacity (mix, closed loop): ${num(capacity)} req/s; offered under overload: ${num(target)} req/s\n`);
     console.log(table(rows));
     const stall = (q: number) => ms(stalls.percentile(q) / 1e6);
     console.log(`\nnode event-loop delay during the overload: p50 ${stall(50)}, p99 ${stall(99)}, max ${ms(stalls.max / 1e6)}`);
+    const gcSorted = [...gcPauses].sort((a, b) => b - a);
+    console.log(
+      `garbage collection during the overload: ${gcPauses.length} pauses, ${ms(gcPauses.reduce((a, b) => a + b, 0))} in all, the longest ${gcSorted.slice(0, 3).map(ms).join(', ')}`,
+    );
     console.log(`request queue: ${await queueSummary(node)}`);
     console.log(`process up: ${node.app.server.listening ? 'yes' : 'NO'}`);
     console.log(`RSS: before ${mb(rssBefore)}, during/after min ${mb(Math.min(...rss))}, max ${mb(Math.max(...rss))} (${rss.length} samples, one a second)`);

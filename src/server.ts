@@ -92,6 +92,9 @@ export async function openContext(
     maxQueue: config.writes.maxQueue,
     queueTimeoutMs: config.writes.queueTimeoutMs,
     onBatch: (n) => metrics.writeBatchSize.observe(n),
+    // SQLite runs a batch synchronously, holding every request meanwhile: a short bound. PostgreSQL waits on the
+    // network, and the event loop serves requests in between.
+    ...(onPostgres ? {} : { maxBatchMs: config.writes.maxBatchMs }),
     // Read fences (store/replica.ts) on every PostgreSQL node, replica or not: a node reading from a replica
     // must see the fences of writes made through any other node.
     ...(onPostgres ? { tagOf: currentAccountId, beforeCommit: recordFences } : {}),

@@ -19,6 +19,13 @@
  * is locked by someone else (SQLITE_BUSY) fails the whole batch at once rather
  * than making every write in it wait out the busy timeout in turn.
  *
+ * On SQLite a batch runs synchronously: the event loop waits for all of it.
+ * With `maxBatchMs` a batch stops taking writes once it has run that long
+ * (a write that has begun is finished), commits, and leaves the rest for the
+ * next batch, after a turn of the event loop: one fan-out to a thousand
+ * followers or a hundred posts at once would otherwise hold every request
+ * for a hundred milliseconds (the overload bench saw 60–104 ms).
+ *
  * On PostgreSQL a batch that failed before COMMIT because the primary went
  * away is run again (a fresh transaction, on whichever server is primary
  * now) for up to `retryUnavailableMs`: the callers see a slow write, not an
@@ -46,6 +53,8 @@ export interface WriterOptions {
   /** A write that waited longer than this before its batch began fails (503) without running. Default 10 s. */
   queueTimeoutMs?: number;
   onBatch?: (size: number) => void;
+  /** A batch takes no further write once it has run this long (ms); the rest wait for the next. Default: no bound. */
+  maxBatchMs?: number;
   /**
    * How long a batch that failed because the database went away (store/errors.ts 'unavailable': a PostgreSQL
    * failover) is run again before its callers hear the error. Default 10 s, about a Patroni failover. SQLite
@@ -81,22 +90,33 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
   const stats = { batches: 0, writes: 0, largestBatch: 0, rejectedFull: 0, timedOut: 0, retried: 0 };
   let draining = false;
 
+  /** Counts a batch of `n` writes, before its callers hear how it went (they may read the stats at once). */
+  function counted(n: number): void {
+    stats.batches++;
+    stats.writes += n;
+    stats.largestBatch = Math.max(stats.largestBatch, n);
+    opts.onBatch?.(n);
+  }
+
   /**
-   * Runs one batch. Returns true, having answered nobody, when it failed before COMMIT because the database
+   * Runs one batch. Returns 'retry', having answered nobody, when it failed before COMMIT because the database
    * went away (a PostgreSQL failover: store/errors.ts 'unavailable') and `mayRetry`: the server then kept
    * nothing of it, so running it again is safe. A COMMIT cut off that way is not retried: whether it was
    * kept is unknown, and its callers hear the error (a client retries a post under its idempotency key).
+   * Otherwise returns how many of the batch, from its start, it answered: fewer than all when it ran out of
+   * `maxBatchMs`; the others have not begun.
    */
-  async function runBatch(batch: Pending[], mayRetry: boolean): Promise<boolean> {
+  async function runBatch(batch: Pending[], mayRetry: boolean): Promise<'retry' | number> {
     const retryable = (err: unknown) => mayRetry && classifyDbError(err) === 'unavailable';
     let trx: ControlledTransaction<Database>;
     try {
       trx = await db.startTransaction().execute();
     } catch (err) {
       // BEGIN itself can fail (the connection is closed, the database is locked): every caller hears it.
-      if (retryable(err)) return true;
+      if (retryable(err)) return 'retry';
+      counted(batch.length);
       for (const item of batch) item.reject(err);
-      return false;
+      return batch.length;
     }
     // A single write needs no savepoint: it is the whole transaction.
     if (batch.length === 1) {
@@ -108,34 +128,44 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
         // SQLite rolls back by itself after some errors (SQLITE_FULL, SQLITE_IOERR): a failing ROLLBACK then
         // must not replace the error that says what happened.
         await trx.rollback().execute().catch(() => {});
-        if (retryable(err)) return true;
+        if (retryable(err)) return 'retry';
+        counted(1);
         item.reject(err);
-        return false;
+        return 1;
       }
       if (opts.beforeCommit) {
         try {
           await opts.beforeCommit(trx, [item.tag]);
         } catch (err) {
           await trx.rollback().execute().catch(() => {});
-          if (retryable(err)) return true;
+          if (retryable(err)) return 'retry';
+          counted(1);
           item.reject(err);
-          return false;
+          return 1;
         }
       }
       try {
         await trx.commit().execute();
       } catch (err) {
         await trx.rollback().execute().catch(() => {});
+        counted(1);
         item.reject(err);
-        return false;
+        return 1;
       }
+      counted(1);
       item.resolve(value);
-      return false;
+      return 1;
     }
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     let committing = false;
+    const started = performance.now();
+    let end = batch.length;
     try {
       for (let i = 0; i < batch.length; i++) {
+        if (i > 0 && opts.maxBatchMs !== undefined && performance.now() - started >= opts.maxBatchMs) {
+          end = i;
+          break;
+        }
         const name = `w${i}`;
         const sp = await trx.savepoint(name).execute();
         try {
@@ -156,25 +186,29 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
           outcomes.push({ ok: false, error });
         }
       }
-      if (opts.beforeCommit) await opts.beforeCommit(trx, batch.map((b) => b.tag));
+      if (opts.beforeCommit) await opts.beforeCommit(trx, batch.slice(0, end).map((b) => b.tag));
       committing = true;
       await trx.commit().execute();
     } catch (err) {
       // The commit itself failed (disk full, I/O error): nothing in the batch happened.
       await trx.rollback().execute().catch(() => {});
-      if (!committing && retryable(err)) return true;
-      for (const item of batch) item.reject(err);
-      return false;
+      if (!committing && retryable(err)) return 'retry';
+      counted(end);
+      for (const item of batch.slice(0, end)) item.reject(err);
+      return end;
     }
+    counted(end);
     outcomes.forEach((o, i) => (o.ok ? batch[i].resolve(o.value) : batch[i].reject(o.error)));
-    return false;
+    return end;
   }
 
   /** A batch again and again while the database is away (failover), within `retryUnavailableMs`, backing off. */
-  async function runWithRetries(batch: Pending[]): Promise<void> {
+  async function runWithRetries(batch: Pending[]): Promise<number> {
     const deadline = Date.now() + retryUnavailableMs;
     let delay = 50;
-    while (await runBatch(batch, Date.now() < deadline)) {
+    for (;;) {
+      const answered = await runBatch(batch, Date.now() < deadline);
+      if (answered !== 'retry') return answered;
       stats.retried++;
       await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
       delay = Math.min(delay * 2, 1000);
@@ -194,11 +228,11 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
           } else batch.push(item);
         }
         if (batch.length === 0) continue;
-        stats.batches++;
-        stats.writes += batch.length;
-        stats.largestBatch = Math.max(stats.largestBatch, batch.length);
-        opts.onBatch?.(batch.length);
-        await runWithRetries(batch);
+        const answered = await runWithRetries(batch);
+        // Out of time: the rest, not begun, go first in the next batch.
+        if (answered < batch.length) queue.unshift(...batch.slice(answered));
+        // A bounded batch is only worth it if the next one does not follow at once: the event loop has a turn first.
+        if (opts.maxBatchMs !== undefined && queue.length > 0) await new Promise((r) => setImmediate(r));
       }
     } finally {
       draining = false;

@@ -45,6 +45,40 @@ describe('group commit writer', () => {
     expect(Number(count.n)).toBe(200);
   });
 
+  it('with maxBatchMs, ends a batch that ran that long, commits it, and lets the event loop turn before the rest, in order', async () => {
+    const { db } = await open();
+    const writer = createWriter(db, { maxBatchMs: 5 });
+    const ran: number[] = [];
+    // The loop's turns while the writes run: a batch that held the loop throughout would leave none.
+    let turns = 0;
+    let counting = true;
+    const count = () => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    const slowWrite = (i: number) =>
+      writer.write(async (trx) => {
+        await trx.insertInto('tags').values(tag(i)).execute();
+        ran.push(i);
+        // 2 ms of work that does not yield, as a fan-out to many followers is on SQLite.
+        const until = performance.now() + 2;
+        while (performance.now() < until);
+        return i;
+      });
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => slowWrite(i)));
+    counting = false;
+    expect(results).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(ran).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(writer.stats.writes).toBe(30);
+    // 2 ms each, cut at 5 ms: three per batch at most, and the loop turned between batches.
+    expect(writer.stats.largestBatch).toBeLessThanOrEqual(3);
+    expect(writer.stats.batches).toBeGreaterThanOrEqual(10);
+    if (!onPostgres) expect(turns).toBeGreaterThanOrEqual(writer.stats.batches - 1);
+    const n = await db.selectFrom('tags').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    expect(Number(n.n)).toBe(30);
+  });
+
   it('rolls back a failing write without losing the others in its batch', async () => {
     const { db } = await open();
     const writer = createWriter(db);
