@@ -90,12 +90,6 @@ export class RequestQueue {
     return this.inFlight;
   }
 
-  /** The wait of the oldest essential request now (ms; 0 when none waits). */
-  essentialWaitMs(): number {
-    const oldest = this.lanes.essential[0];
-    return oldest ? this.now() - oldest.at : 0;
-  }
-
   /**
    * Whether the request may run (then call `done` once it is answered) or must be refused. Synchronous (not a
    * promise) when that is known at once, so a quiet node adds no turn of the loop.

@@ -121,39 +121,22 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
     // A single write needs no savepoint: it is the whole transaction.
     if (batch.length === 1) {
       const [item] = batch;
-      let value: unknown;
+      let committing = false;
       try {
-        value = await item.fn(trx);
+        const value = await item.fn(trx);
+        if (opts.beforeCommit) await opts.beforeCommit(trx, [item.tag]);
+        committing = true;
+        await trx.commit().execute();
+        counted(1);
+        item.resolve(value);
       } catch (err) {
         // SQLite rolls back by itself after some errors (SQLITE_FULL, SQLITE_IOERR): a failing ROLLBACK then
-        // must not replace the error that says what happened.
+        // must not replace the error that says what happened. A COMMIT cut off is not retried (see above).
         await trx.rollback().execute().catch(() => {});
-        if (retryable(err)) return 'retry';
+        if (!committing && retryable(err)) return 'retry';
         counted(1);
         item.reject(err);
-        return 1;
       }
-      if (opts.beforeCommit) {
-        try {
-          await opts.beforeCommit(trx, [item.tag]);
-        } catch (err) {
-          await trx.rollback().execute().catch(() => {});
-          if (retryable(err)) return 'retry';
-          counted(1);
-          item.reject(err);
-          return 1;
-        }
-      }
-      try {
-        await trx.commit().execute();
-      } catch (err) {
-        await trx.rollback().execute().catch(() => {});
-        counted(1);
-        item.reject(err);
-        return 1;
-      }
-      counted(1);
-      item.resolve(value);
       return 1;
     }
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];

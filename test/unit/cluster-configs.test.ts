@@ -26,6 +26,20 @@ const plan: ClusterPlan = {
   token: 'abcd',
 };
 
+/** HAProxy's own check of a configuration file (`haproxy -c`): silent and exit 0. */
+function expectHaproxyAccepts(cfg: string): void {
+  const dir = tempDir();
+  try {
+    const file = join(dir.path, 'haproxy.cfg');
+    writeFileSync(file, cfg);
+    const r = spawnSync('haproxy', ['-c', '-q', '-f', file], { encoding: 'utf8' });
+    expect(r.stderr + r.stdout).toBe('');
+    expect(r.status).toBe(0);
+  } finally {
+    dir.remove();
+  }
+}
+
 describe('cluster configuration', () => {
   it('Patroni: strict synchronous replication, fast failover, pg_rewind, every etcd member', () => {
     const y = patroniConfig(plan.patroni[0], plan);
@@ -62,16 +76,7 @@ describe('cluster configuration', () => {
     expect(cfg).toContain('timeout check 3s');
     expect(cfg).toContain('server pg1 127.0.0.1:5433 check port 8009');
     expect(cfg).toContain('timeout tunnel 1h');
-    const dir = tempDir();
-    try {
-      const file = join(dir.path, 'haproxy.cfg');
-      writeFileSync(file, cfg);
-      const r = spawnSync('haproxy', ['-c', '-q', '-f', file], { encoding: 'utf8' });
-      expect(r.stderr + r.stdout).toBe('');
-      expect(r.status).toBe(0);
-    } finally {
-      dir.remove();
-    }
+    expectHaproxyAccepts(cfg);
   });
 });
 
@@ -87,16 +92,7 @@ describe('starling cluster: the replica listener', () => {
     expect(listener).toContain('server pg1 127.0.0.1:5433 check port 8009');
     expect(haproxyReplicaUrl(withReplicas)).toMatch(/^postgres:\/\/starling:[^@]+@127\.0\.0\.1:5001\/starling$/);
     expect(haproxyReplicaUrl(plan)).toBeNull();
-    const dir = tempDir();
-    try {
-      const file = join(dir.path, 'haproxy.cfg');
-      writeFileSync(file, cfg);
-      const r = spawnSync('haproxy', ['-c', '-q', '-f', file], { encoding: 'utf8' });
-      expect(r.stderr + r.stdout).toBe('');
-      expect(r.status).toBe(0);
-    } finally {
-      dir.remove();
-    }
+    expectHaproxyAccepts(cfg);
   });
 });
 
