@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../src/config.js';
 import { createLogger, openContext } from '../src/server.js';
+import type { OpenedDatabase } from '../src/store/db.js';
 import { buildApp } from '../src/http/app.js';
 import type { AppContext } from '../src/services/context.js';
 
@@ -19,6 +20,8 @@ export interface BenchNode {
   ctx: AppContext;
   config: Config;
   url: string;
+  /** The node's database (its checkpoint thread's stats, among others). */
+  database: OpenedDatabase;
   /** Waits until the node has answered every request it received (a series must not inherit the last one's queue). */
   idle(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -58,6 +61,7 @@ export async function startNode(
     ctx,
     config,
     url: base,
+    database,
     async idle(timeoutMs = 300_000) {
       // Requests whose clients went away are still being answered (a blocked event loop does not
       // notice the disconnects); a probe that answers quickly three times in a row means the queue is empty.
@@ -127,6 +131,8 @@ export interface LoadResult {
   latency: Latency;
   /** The same, of requests sent after the load's first second. */
   afterFirstSecond?: Latency;
+  /** Open loop: how late the generator sent its requests (ms after they were due), a part of every latency above. */
+  lateness?: Latency;
   statusCodes: Record<string, number>;
   /** post-status: ids of the statuses acknowledged with a 2xx. */
   ids?: string[];
@@ -135,6 +141,15 @@ export interface LoadResult {
 /** Runs bench/load.ts in a child process and returns its result. */
 export function runLoad(spec: LoadSpec): Promise<LoadResult> {
   return runChild<LoadResult>('load.ts', spec, (spec.duration + 60) * 1000);
+}
+
+/**
+ * Runs several open loops in one bench/load.ts child: one event loop sends them all, so their timers are not late
+ * by the time the OS gives the other generators' processes on a shared CPU (four processes on one CPU sent the
+ * overload's requests 8 ms late at p99).
+ */
+export function runLoads(specs: LoadSpec[]): Promise<LoadResult[]> {
+  return runChild<LoadResult[]>('load.ts', specs, (Math.max(...specs.map((s) => s.duration)) + 60) * 1000);
 }
 
 let loadCpus: string | null = null;

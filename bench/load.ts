@@ -19,6 +19,7 @@
  * rounds to whole milliseconds).
  */
 import autocannon from 'autocannon';
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { Pool, errors } from 'undici';
 import type { LoadResult, LoadSpec } from './lib.js';
 import { percentiles } from './lib.js';
@@ -29,9 +30,6 @@ async function readStdin(): Promise<string> {
   return s;
 }
 
-const spec = JSON.parse(await readStdin()) as LoadSpec;
-const host = new URL(spec.url).hostname;
-if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') throw new Error(`benchmarks only run against loopback, not ${host}`);
 
 interface OneRequest {
   method: 'GET' | 'POST';
@@ -40,9 +38,8 @@ interface OneRequest {
   body?: string;
 }
 
-/** The i-th request of the load. */
-const requestAt: (i: number) => OneRequest = (() => {
-  const r = spec.requests;
+/** The i-th request of a load. */
+function requestsOf(r: LoadSpec['requests']): (i: number) => OneRequest {
   if (r.kind === 'get') {
     return (i): OneRequest => ({ method: 'GET', path: r.path, headers: r.auth.length ? { authorization: r.auth[i % r.auth.length] } : {} });
   }
@@ -57,51 +54,112 @@ const requestAt: (i: number) => OneRequest = (() => {
     },
     body: JSON.stringify({ status: `Bench post ${k}: the ${words[k % words.length]} at dawn #bench${k % 50}` }),
   });
-})();
-
-let latencies = new Float64Array(1 << 20);
-// When each answered request was sent (ms since the load began): the overload bench separates its first second,
-// when the node has not yet reacted, from the steady state after it.
-let sentAt = new Float64Array(1 << 20);
-let n = 0;
-// The open loop's pool, warmed before the start: its first requests would otherwise pay for compiling undici's
-// parser (WebAssembly) and its code paths, 100–250 ms with four generators starting on one CPU, and the node
-// would be blamed for it.
-const timeoutMs = (spec.timeout ?? 10) * 1000;
-const pool = spec.overallRate ? new Pool(spec.url, { connections: spec.connections, pipelining: 1, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }) : null;
-if (pool) {
-  await Promise.all(
-    Array.from({ length: Math.min(spec.connections, 16) }, async () => {
-      const res = await pool.request({ method: 'GET', path: '/health' });
-      await res.body.text();
-    }),
-  );
 }
-// Several generators start together (one per request kind): each loads its code first and then waits for the
-// agreed moment, so none measures while the others are still starting on the same CPU.
-if (spec.startAt) await new Promise((res) => setTimeout(res, Math.max(0, spec.startAt! - Date.now())));
-const began = performance.now();
-const ids: string[] = [];
+
 const ID_RE = /^\{"id":"(\d+)"/;
-const collectIds = spec.requests.kind === 'post-status';
 
-function record(latency: number, dueAt: number): void {
-  if (n === latencies.length) {
-    const bigger = new Float64Array(latencies.length * 2);
-    bigger.set(latencies);
-    latencies = bigger;
-    const later = new Float64Array(sentAt.length * 2);
-    later.set(sentAt);
-    sentAt = later;
+/** What one load saw: each answered request's latency and when it was due, and how late the generator sent it. */
+class Recorder {
+  private latencies = new Float64Array(1 << 16);
+  // When each answered request was due (ms since the load began): the overload bench separates its first second,
+  // when the node has not yet reacted, from the steady state after it.
+  private dueAt = new Float64Array(1 << 16);
+  private n = 0;
+  // How late the generator itself sent each open-loop request (ms after it was due): its own event loop's delay,
+  // part of every latency it reports, and not the node's doing.
+  readonly lateness: number[] = [];
+  readonly ids: string[] = [];
+
+  constructor(readonly collectIds: boolean) {}
+
+  record(latency: number, dueAt: number): void {
+    if (this.n === this.latencies.length) {
+      const grow = (a: Float64Array) => {
+        const bigger = new Float64Array(a.length * 2);
+        bigger.set(a);
+        return bigger;
+      };
+      this.latencies = grow(this.latencies);
+      this.dueAt = grow(this.dueAt);
+    }
+    this.dueAt[this.n] = dueAt;
+    this.latencies[this.n++] = latency;
   }
-  sentAt[n] = dueAt;
-  latencies[n++] = latency;
+
+  /** A posting load keeps the ids of the statuses acknowledged. */
+  answered(body: string): void {
+    if (!this.collectIds) return;
+    const m = ID_RE.exec(body);
+    if (m) this.ids.push(m[1]);
+  }
+
+  summary(r: { requests: number; ok: number; non2xx: number; errors: number; timeouts: number; seconds: number; codes: Record<string, number> }): LoadResult {
+    const all = this.latencies.subarray(0, this.n);
+    return {
+      requests: r.requests,
+      ok: r.ok,
+      non2xx: r.non2xx,
+      errors: r.errors,
+      timeouts: r.timeouts,
+      seconds: r.seconds,
+      rps: r.ok / r.seconds,
+      latency: percentiles(all),
+      afterFirstSecond: percentiles(all.filter((_, i) => this.dueAt[i] >= 1000)),
+      lateness: this.lateness.length ? percentiles(this.lateness) : undefined,
+      statusCodes: r.codes,
+      ids: this.collectIds ? this.ids : undefined,
+    };
+  }
 }
 
-const out = pool && spec.overallRate ? await openLoop(pool, spec.overallRate) : await closedLoop();
-process.stdout.write(`${JSON.stringify(out)}\n`);
+const input = JSON.parse(await readStdin()) as LoadSpec | LoadSpec[];
+const specs = Array.isArray(input) ? input : [input];
+for (const spec of specs) {
+  const host = new URL(spec.url).hostname;
+  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') throw new Error(`benchmarks only run against loopback, not ${host}`);
+  if (specs.length > 1 && !spec.overallRate) throw new Error('several loads in one generator must all be open loops');
+}
+// The open loops' pools, warmed before the start: their first requests would otherwise pay for compiling undici's
+// parser (WebAssembly) and its code paths, 100–250 ms with generators starting on one CPU, and the node would be
+// blamed for it.
+const pools = specs.map((spec) => {
+  if (!spec.overallRate) return null;
+  const timeoutMs = (spec.timeout ?? 10) * 1000;
+  return new Pool(spec.url, { connections: spec.connections, pipelining: 1, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+});
+await Promise.all(
+  pools.map((pool, i) =>
+    pool
+      ? Promise.all(
+          Array.from({ length: Math.min(specs[i].connections, 16) }, async () => {
+            const res = await pool.request({ method: 'GET', path: '/health' });
+            await res.body.text();
+          }),
+        )
+      : null,
+  ),
+);
+// Several generators start together: each loads its code first and then waits for the agreed moment, so none
+// measures while the others are still starting on the same CPU.
+const startAt = specs[0].startAt;
+if (startAt) await new Promise((res) => setTimeout(res, Math.max(0, startAt - Date.now())));
+const began = performance.now();
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
+const gcs: number[] = [];
+const gcObs = new PerformanceObserver((l) => l.getEntries().forEach((e) => gcs.push(e.duration)));
+gcObs.observe({ entryTypes: ['gc'] });
+const out = await Promise.all(specs.map((spec, i) => (pools[i] ? openLoop(spec, pools[i]) : closedLoop(spec))));
+loopDelay.disable();
+gcObs.disconnect();
+gcs.sort((a, b) => b - a);
+process.stderr.write(`generator gc: ${gcs.length} pauses, ${gcs.reduce((a, b) => a + b, 0).toFixed(1)} ms, longest ${gcs.slice(0, 5).map((x) => x.toFixed(1)).join(' ')}\n`);
+process.stderr.write(`generator event-loop delay: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(2)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(2)} ms, max ${(loopDelay.max / 1e6).toFixed(2)} ms\n`);
+process.stdout.write(`${JSON.stringify(Array.isArray(input) ? out : out[0])}\n`);
 
-async function closedLoop(): Promise<LoadResult> {
+async function closedLoop(spec: LoadSpec): Promise<LoadResult> {
+  const rec = new Recorder(spec.requests.kind === 'post-status');
+  const requestAt = requestsOf(spec.requests);
   let i = 0;
   const requests: autocannon.Request[] = [
     {
@@ -110,10 +168,7 @@ async function closedLoop(): Promise<LoadResult> {
         return { ...req, method: one.method, path: one.path, headers: { ...req.headers, ...one.headers }, body: one.body };
       },
       onResponse: (status, body) => {
-        if (collectIds && status >= 200 && status < 300) {
-          const m = ID_RE.exec(body);
-          if (m) ids.push(m[1]);
-        }
+        if (status >= 200 && status < 300) rec.answered(body);
       },
     },
   ];
@@ -130,24 +185,27 @@ async function closedLoop(): Promise<LoadResult> {
       (err, res) => (err ? reject(err) : resolve(res)),
     );
     instance.on('response', (_client, status: number, _bytes: number, duration: number) => {
-      if (status >= 200 && status < 300) record(duration, performance.now() - began - duration);
+      if (status >= 200 && status < 300) rec.record(duration, performance.now() - began - duration);
     });
   });
   const codes: Record<string, number> = {};
   for (const [code, v] of Object.entries(result.statusCodeStats ?? {})) codes[code] = (v as { count: number }).count;
-  return summary({ requests: result.requests.total, ok: result['2xx'], non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, seconds: result.duration, codes });
+  return rec.summary({ requests: result.requests.total, ok: result['2xx'], non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, seconds: result.duration, codes });
 }
 
-/** Poisson arrivals at `rate` per second for the duration, each request sent when due on a free connection of the pool. */
-async function openLoop(pool: Pool, rate: number): Promise<LoadResult> {
+/** Poisson arrivals at the spec's rate for its duration, each request sent when due on a free connection of the pool. */
+async function openLoop(spec: LoadSpec, pool: Pool): Promise<LoadResult> {
+  const rec = new Recorder(spec.requests.kind === 'post-status');
+  const requestAt = requestsOf(spec.requests);
   const codes: Record<string, number> = {};
   const counts = { requests: 0, ok: 0, non2xx: 0, errors: 0, timeouts: 0 };
   const pending = new Set<Promise<void>>();
-  const meanGapMs = 1000 / rate;
+  const meanGapMs = 1000 / spec.overallRate!;
   const endAt = began + spec.duration * 1000;
   let due = began;
   const send = (i: number, dueAt: number) => {
     const one = requestAt(i);
+    rec.lateness.push(performance.now() - dueAt);
     counts.requests++;
     const p = pool
       .request({ method: one.method, path: one.path, headers: one.headers, body: one.body })
@@ -157,11 +215,8 @@ async function openLoop(pool: Pool, rate: number): Promise<LoadResult> {
         codes[res.statusCode] = (codes[res.statusCode] ?? 0) + 1;
         if (res.statusCode >= 200 && res.statusCode < 300) {
           counts.ok++;
-          record(latency, dueAt - began);
-          if (collectIds) {
-            const m = ID_RE.exec(text);
-            if (m) ids.push(m[1]);
-          }
+          rec.record(latency, dueAt - began);
+          rec.answered(text);
         } else counts.non2xx++;
       })
       .catch((err: unknown) => {
@@ -183,22 +238,5 @@ async function openLoop(pool: Pool, rate: number): Promise<LoadResult> {
   const seconds = (Math.min(performance.now(), endAt) - began) / 1000;
   await Promise.all(pending);
   await pool.close();
-  return summary({ ...counts, seconds, codes });
-}
-
-function summary(r: { requests: number; ok: number; non2xx: number; errors: number; timeouts: number; seconds: number; codes: Record<string, number> }): LoadResult {
-  const all = latencies.subarray(0, n);
-  return {
-    requests: r.requests,
-    ok: r.ok,
-    non2xx: r.non2xx,
-    errors: r.errors,
-    timeouts: r.timeouts,
-    seconds: r.seconds,
-    rps: r.ok / r.seconds,
-    latency: percentiles(all),
-    afterFirstSecond: percentiles(all.filter((_, i) => sentAt[i] >= 1000)),
-    statusCodes: r.codes,
-    ids: collectIds ? ids : undefined,
-  };
+  return rec.summary({ ...counts, seconds, codes });
 }

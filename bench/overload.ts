@@ -8,12 +8,13 @@
  * 4. Recovery: after the load stops, time until a home timeline and a search are both served (200)
  *    and the home timeline is back within 2× its unloaded p99.
  *
- * `npm run bench -- overload --data-dir DIR [--duration 20] [--factor 3] [--connections 256]`
+ * `npm run bench -- overload --data-dir DIR [--duration 20] [--factor 3] [--connections 256] [--cpu-prof FILE]`
  * Figures go to docs/RELIABILITY.md.
  */
 import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { sql } from 'kysely';
-import { log, ms, num, percentiles, pinCpus, runLoad, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult } from './lib.js';
+import { describeLongTasks, startProfiling } from './long-tasks.js';
+import { log, ms, num, percentiles, pinCpus, runLoad, runLoads, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult } from './lib.js';
 
 export interface OverloadOptions {
   dataDir: string;
@@ -25,6 +26,8 @@ export interface OverloadOptions {
   overrides?: Record<string, unknown>;
   /** "NODE_CPUS:LOAD_CPUS" for taskset, e.g. "0:1". */
   pin?: string;
+  /** Profile the node during the overload into this .cpuprofile file and report its long tasks. */
+  cpuProfile?: string;
 }
 
 interface Kind {
@@ -44,11 +47,11 @@ export async function overload(o: OverloadOptions): Promise<void> {
     pinCpus(nodeCpus, loadCpus);
     log(`node on CPU ${nodeCpus}, load generators on CPU ${loadCpus}`);
   }
-  // Inside the node: how long each answered request took from being read to being answered, during the overload.
-  // The client's latency minus this is time outside the process: in the kernel before the node read the request
-  // (while its loop was busy), and in the load generator.
-  const inside = new Map<string, number[]>();
-  let recording = false;
+  // Inside the node: how long each answered request took from being read to being answered, unloaded and during
+  // the overload. The client's latency minus this is time outside the process: in the kernel before the node read
+  // the request (while its loop was busy), and in the load generator.
+  const inside = { unloaded: new Map<string, number[]>(), overload: new Map<string, number[]>() };
+  let recording: keyof typeof inside | null = null;
   const node = await startNode(o.dataDir, {
     logLevel: o.logLevel,
     configFile: o.configFile,
@@ -57,8 +60,8 @@ export async function overload(o: OverloadOptions): Promise<void> {
       app.addHook('onResponse', async (req, reply) => {
         if (!recording || reply.statusCode !== 200) return;
         const route = req.routeOptions.url ?? '';
-        let a = inside.get(route);
-        if (!a) inside.set(route, (a = []));
+        let a = inside[recording].get(route);
+        if (!a) inside[recording].set(route, (a = []));
         a.push(reply.elapsedTime);
       }),
   });
@@ -77,10 +80,16 @@ export async function overload(o: OverloadOptions): Promise<void> {
       requests: k.requests,
     });
 
-    log('1/4 unloaded latency (each kind alone, 30 req/s open loop, 10 s: the p99 of some 300 requests)');
+    // A node that just started pays for compiling each path the first times it runs (warmup.ts covers the reads
+    // once each): the unloaded figures are those of a node that has served each kind for a while.
+    log('1/4 unloaded latency (each kind alone: 3 s to warm up, then 50 req/s open loop for 10 s, the p99 of some 500 requests)');
     const unloaded = new Map<string, LoadResult>();
     for (const k of kinds) {
-      unloaded.set(k.name, await runLoad(spec(k, 10, 2, 30)));
+      await runLoad(spec(k, 3, 2, 50));
+      await node.idle();
+      recording = 'unloaded';
+      unloaded.set(k.name, await runLoad(spec(k, 10, 2, 50)));
+      recording = null;
       await node.idle();
     }
 
@@ -121,16 +130,18 @@ export async function overload(o: OverloadOptions): Promise<void> {
     const gcPauses: number[] = [];
     const gc = new PerformanceObserver((list) => list.getEntries().forEach((e) => gcPauses.push(e.duration)));
     gc.observe({ entryTypes: ['gc'] });
-    recording = true;
+    const batchesBefore = await batchBuckets(node);
+    const profiling = o.cpuProfile ? await startProfiling(o.cpuProfile) : null;
+    recording = 'overload';
     const started = performance.now();
     const loadStart = together();
-    const loaded = await Promise.all(
-      kinds.map((k) => runLoad(spec(k, o.duration, Math.max(2, Math.round(o.connections * k.share)), Math.max(1, Math.round(target * k.share)), loadStart))),
-    );
+    const loaded = await runLoads(kinds.map((k) => spec(k, o.duration, Math.max(2, Math.round(o.connections * k.share)), Math.max(1, Math.round(target * k.share)), loadStart)));
     const loadEnded = performance.now();
+    const profile = await profiling?.stop();
+    const batchesAfter = await batchBuckets(node);
     stalls.disable();
     gc.disconnect();
-    recording = false;
+    recording = null;
     checking = false;
     await checker;
 
@@ -157,7 +168,7 @@ export async function overload(o: OverloadOptions): Promise<void> {
     rss.push(process.memoryUsage().rss);
 
     const rows: (string | number)[][] = [
-      ['kind', 'class', 'unloaded p99', 'offered/s', 'served/s', 'p50 served', 'p90 served', 'p99 served', 'p99 ÷ unloaded', 'p99 after 1st s', '÷ unloaded', 'p99 inside', '503', 'timeouts', 'errors'],
+      ['kind', 'class', 'unloaded p99', 'offered/s', 'served/s', 'p50 served', 'p90 served', 'p99 served', 'p99 ÷ unloaded', 'p99 after 1st s', '÷ unloaded', 'p99 inside', 'sent late p99', '503', 'timeouts', 'errors'],
     ];
     kinds.forEach((k, i) => {
       const u = unloaded.get(k.name)!;
@@ -175,7 +186,8 @@ export async function overload(o: OverloadOptions): Promise<void> {
         `${(r.latency.p99 / Math.max(u.latency.p99, 0.001)).toFixed(2)}×`,
         r.afterFirstSecond ? ms(r.afterFirstSecond.p99) : '—',
         r.afterFirstSecond ? `${(r.afterFirstSecond.p99 / Math.max(u.latency.p99, 0.001)).toFixed(2)}×` : '—',
-        inside.get(k.route)?.length ? ms(percentiles(inside.get(k.route)!).p99) : '—',
+        inside.overload.get(k.route)?.length ? ms(percentiles(inside.overload.get(k.route)!).p99) : '—',
+        r.lateness ? ms(r.lateness.p99) : '—',
         num(r.statusCodes['503'] ?? 0),
         num(r.timeouts),
         num(r.errors),
@@ -189,12 +201,20 @@ export async function overload(o: OverloadOptions): Promise<void> {
     console.log(`\nOverload: ${o.factor}× capacity for ${o.duration} s (generators ran ${((loadEnded - started) / 1000).toFixed(1)} s, starting included)\n`);
     console.log(`capacity (mix, closed loop): ${num(capacity)} req/s; offered under overload: ${num(target)} req/s\n`);
     console.log(table(rows));
+    console.log('\nunloaded, each kind alone (client / inside the node):');
+    for (const k of kinds) {
+      const u = unloaded.get(k.name)!.latency;
+      const i = percentiles(inside.unloaded.get(k.route) ?? []);
+      console.log(`  ${k.name}: p50 ${ms(u.p50)} / ${ms(i.p50)}, p90 ${ms(u.p90)} / ${ms(i.p90)}, p99 ${ms(u.p99)} / ${ms(i.p99)}, max ${ms(u.max)} / ${ms(i.max)}`);
+    }
     const stall = (q: number) => ms(stalls.percentile(q) / 1e6);
     console.log(`\nnode event-loop delay during the overload: p50 ${stall(50)}, p99 ${stall(99)}, max ${ms(stalls.max / 1e6)}`);
     const gcSorted = [...gcPauses].sort((a, b) => b - a);
     console.log(
       `garbage collection during the overload: ${gcPauses.length} pauses, ${ms(gcPauses.reduce((a, b) => a + b, 0))} in all, the longest ${gcSorted.slice(0, 3).map(ms).join(', ')}`,
     );
+    if (profile) console.log(`CPU profile of the overload (${o.cpuProfile}): ${describeLongTasks(profile)}`);
+    console.log(`group commits during the overload (each holds the event loop on SQLite): ${describeBatches(batchesBefore, batchesAfter)}`);
     console.log(`request queue: ${await queueSummary(node)}`);
     console.log(`process up: ${node.app.server.listening ? 'yes' : 'NO'}`);
     console.log(`RSS: before ${mb(rssBefore)}, during/after min ${mb(Math.min(...rss))}, max ${mb(Math.max(...rss))} (${rss.length} samples, one a second)`);
@@ -205,6 +225,8 @@ export async function overload(o: OverloadOptions): Promise<void> {
     );
     console.log(`recovery: ${recoveredMs < 0 ? 'NOT within 120 s' : `${(recoveredMs / 1000).toFixed(2)} s`} after the load stopped (home ≤ 2× unloaded p99 and deferrable served again)`);
     console.log(`writer: ${JSON.stringify(writerStats(node))}`);
+    const cp = node.database.checkpoints?.();
+    if (cp) console.log(`WAL checkpoints (on their own thread, whole run): ${cp.rounds} rounds, ${cp.partial} partial, ${cp.failed} failed, ${ms(cp.totalMs)} in all, the longest ${ms(cp.maxMs)}`);
   } finally {
     await node.close();
   }
@@ -212,12 +234,30 @@ export async function overload(o: OverloadOptions): Promise<void> {
 
 /** How many requests waited in the request queue, and how many of them ran, by class. */
 async function queueSummary(node: BenchNode): Promise<string> {
-  const { values } = await node.ctx.metrics.queueWait.get();
-  const count = (priority: string, outcome: string) =>
-    values.find((v: { metricName?: string; labels: Record<string, unknown>; value: number }) => v.metricName?.endsWith('_count') && v.labels.priority === priority && v.labels.outcome === outcome)?.value ?? 0;
-  return (['essential', 'deferrable'] as const)
-    .map((p) => `${p} ${num(count(p, 'run') + count(p, 'refused'))} queued, ${num(count(p, 'run'))} of them ran`)
-    .join('; ');
+  type V = { metricName?: string; labels: Record<string, unknown>; value: number };
+  const { values } = (await node.ctx.metrics.queueWait.get()) as { values: V[] };
+  const of = (priority: string, outcome: string, suffix: string, le?: number) =>
+    values.find((v) => v.metricName?.endsWith(suffix) && v.labels.priority === priority && v.labels.outcome === outcome && (le === undefined || v.labels.le === le))?.value ?? 0;
+  const count = (priority: string, outcome: string) => of(priority, outcome, '_count');
+  const ran = count('essential', 'run');
+  const waits = [0.005, 0.01, 0.025].map((le) => `≤ ${le * 1000} ms ${((100 * of('essential', 'run', '_bucket', le)) / Math.max(1, ran)).toFixed(0)}%`).join(', ');
+  return (
+    (['essential', 'deferrable'] as const).map((p) => `${p} ${num(count(p, 'run') + count(p, 'refused'))} queued, ${num(count(p, 'run'))} of them ran`).join('; ') +
+    ` (the essential ones that ran had waited ${waits})`
+  );
+}
+
+/** The group-commit duration histogram's cumulative bucket counts (le → count). */
+async function batchBuckets(node: BenchNode): Promise<Map<string, number>> {
+  const { values } = await node.ctx.metrics.writeBatchDuration.get();
+  return new Map(values.filter((v) => v.metricName?.endsWith('_bucket')).map((v) => [String(v.labels.le), v.value]));
+}
+
+function describeBatches(before: Map<string, number>, after: Map<string, number>): string {
+  const count = (le: string) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
+  const all = count('+Inf');
+  const les = [...after.keys()].filter((le) => le !== '+Inf');
+  return `${num(all)}; ${les.map((le) => `≤ ${Number(le) * 1000} ms ${((100 * count(le)) / Math.max(1, all)).toFixed(1)}%`).join(', ')}`;
 }
 
 function writerStats(node: BenchNode) {

@@ -36,6 +36,7 @@ Commands:
                   with Retry-After vs timeouts, RSS over time, recovery time (docs/RELIABILITY.md)
       [--duration 20] [--factor 3] [--connections 256] [--shed-delay-ms N] [--pin NODE_CPUS:LOAD_CPUS]
                   --pin 0:1 runs the node on CPU 0 and the load generators on CPU 1 (taskset)
+      [--cpu-prof FILE] profiles the node during the overload and reports what held its event loop
   coldstart       node bin/starling.js serve → first 200 on /health, repeated
       [--runs 10] [--env KEY=VALUE ...]   (needs a current build: npm run build)
 
@@ -68,6 +69,7 @@ const { positionals, values: flags } = parseArgs({
     factor: { type: 'string', default: '3' },
     'shed-delay-ms': { type: 'string' },
     pin: { type: 'string' },
+    'cpu-prof': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -401,6 +403,7 @@ if (!command || flags.help) {
         configFile: flags.config,
         overrides: flags['shed-delay-ms'] ? { pressure: { deferrable: { maxEventLoopDelayMs: int('shed-delay-ms') } } } : undefined,
         pin: flags.pin,
+        cpuProfile: flags['cpu-prof'],
       }),
   };
   const fn = commands[command];

@@ -78,11 +78,25 @@ export async function openContext(
   opts: { networkBus?: boolean } = {},
 ): Promise<{ ctx: AppContext; database: OpenedDatabase; worker: JobWorker }> {
   const metrics = createMetrics({ node: String(config.nodeId) });
-  const database = openDatabase(config, ({ ok, ms, sql }) => {
-    const kind = statementKind(sql);
-    metrics.dbQueryDuration.observe({ kind }, ms / 1000);
-    if (!ok) metrics.dbErrors.inc({ kind });
-  });
+  let lastCheckpointError = 0;
+  const database = openDatabase(
+    config,
+    ({ ok, ms, sql }) => {
+      const kind = statementKind(sql);
+      metrics.dbQueryDuration.observe({ kind }, ms / 1000);
+      if (!ok) metrics.dbErrors.inc({ kind });
+    },
+    {
+      backgroundCheckpoints: {
+        // A failing checkpoint (a full disk) fails every round: one line a minute says so.
+        onError: (err) => {
+          if (Date.now() - lastCheckpointError < 60_000) return;
+          lastCheckpointError = Date.now();
+          log.warn({ err }, 'WAL checkpoint failed: the WAL keeps the pages until a later round succeeds');
+        },
+      },
+    },
+  );
   const { applied } = await migrateToLatest(database.db);
   if (applied.length) log.info({ migrations: applied }, 'database migrated');
   const urls: Urls = { base: config.publicUrl, domain: config.domain };
@@ -91,7 +105,10 @@ export async function openContext(
   const writer = createWriter(database.db, {
     maxQueue: config.writes.maxQueue,
     queueTimeoutMs: config.writes.queueTimeoutMs,
-    onBatch: (n) => metrics.writeBatchSize.observe(n),
+    onBatch: (n, ms) => {
+      metrics.writeBatchSize.observe(n);
+      metrics.writeBatchDuration.observe(ms / 1000);
+    },
     // SQLite runs a batch synchronously, holding every request meanwhile: a short bound. PostgreSQL waits on the
     // network, and the event loop serves requests in between.
     ...(onPostgres ? {} : { maxBatchMs: config.writes.maxBatchMs }),

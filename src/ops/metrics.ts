@@ -17,6 +17,7 @@ export interface Metrics {
   readonly jobBacklog: Gauge;
   readonly jobOldestAge: Gauge;
   readonly writeBatchSize: Histogram;
+  readonly writeBatchDuration: Histogram;
   readonly probeSuccess: Gauge<'probe'>;
   readonly probeLatency: Gauge<'probe'>;
   readonly probeRuns: Counter<'probe' | 'result'>;
@@ -71,6 +72,12 @@ export function createMetrics(labels: { node: string }): Metrics {
     jobBacklog: new Gauge({ name: 'starling_jobs_pending', help: 'Background jobs waiting (fan-out, notifications)', registers: r }),
     jobOldestAge: new Gauge({ name: 'starling_jobs_oldest_age_seconds', help: 'Age of the oldest pending background job', registers: r }),
     writeBatchSize: new Histogram({ name: 'starling_write_batch_size', help: 'Writes per group commit', buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: r }),
+    writeBatchDuration: new Histogram({
+      name: 'starling_write_batch_duration_seconds',
+      help: 'Time one group commit took, BEGIN to COMMIT (on SQLite the event loop waits for all of it)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25],
+      registers: r,
+    }),
     probeSuccess: new Gauge({ name: 'starling_probe_success', help: 'Last result of each synthetic probe (1 ok, 0 failed)', labelNames: ['probe'], registers: r }),
     probeLatency: new Gauge({ name: 'starling_probe_latency_seconds', help: 'Last end-to-end latency of each synthetic probe', labelNames: ['probe'], registers: r }),
     probeRuns: new Counter({ name: 'starling_probe_runs_total', help: 'Synthetic probe runs by result', labelNames: ['probe', 'result'], registers: r }),

@@ -29,6 +29,7 @@ import {
 import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
 import { isConnectionLost } from './errors.js';
+import { BACKSTOP_PAGES, startCheckpointer, type CheckpointStats } from './checkpointer.js';
 
 export type Db = Kysely<Database>;
 export type DialectName = 'sqlite' | 'postgres';
@@ -102,18 +103,21 @@ export interface OpenedDatabase {
    */
   reopen(): void;
   close(): Promise<void>;
+  /** SQLite with background checkpoints (store/checkpointer.ts): what the checkpoint thread has done. */
+  checkpoints?: () => CheckpointStats;
 }
 
 export interface QueryObserver {
   (event: { ok: boolean; ms: number; sql: string }): void;
 }
 
-function openHandle(file: string, busyTimeoutMs = 5000): SQLite.Database {
+function openHandle(file: string, busyTimeoutMs = 5000, autocheckpointPages?: number): SQLite.Database {
   const sqlite = new SQLite(file);
   // WAL lets readers run beside the writer; FULL fsyncs the WAL at every
   // commit, so an acknowledged post survives a power cut, not only a crash.
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = FULL');
+  if (autocheckpointPages !== undefined) sqlite.pragma(`wal_autocheckpoint = ${autocheckpointPages}`);
   sqlite.pragma('foreign_keys = ON');
   // better-sqlite3 waits for another connection's lock synchronously: the event loop stops meanwhile, so a
   // server keeps this short (config writes.busyTimeoutMs) and lets the writer and breaker deal with SQLITE_BUSY.
@@ -124,9 +128,22 @@ function openHandle(file: string, busyTimeoutMs = 5000): SQLite.Database {
   return sqlite;
 }
 
-export function openSqlite(file: string, observe?: QueryObserver, opts: { busyTimeoutMs?: number } = {}): OpenedDatabase {
+export interface SqliteOptions {
+  busyTimeoutMs?: number;
+  /**
+   * Checkpoint the WAL on a thread of its own (store/checkpointer.ts) instead of inside commits on the event loop:
+   * for a server, whose requests would wait for every checkpoint. Errors go to `onError` (nothing is lost by one).
+   */
+  backgroundCheckpoints?: { intervalMs?: number; onError?: (err: { message: string; code?: string }) => void };
+}
+
+export function openSqlite(file: string, observe?: QueryObserver, opts: SqliteOptions = {}): OpenedDatabase {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  let sqlite = openHandle(file, opts.busyTimeoutMs);
+  const background = file !== ':memory:' && opts.backgroundCheckpoints ? opts.backgroundCheckpoints : null;
+  const backstop = background ? BACKSTOP_PAGES : undefined;
+  let sqlite = openHandle(file, opts.busyTimeoutMs, backstop);
+  // After the first connection: it has put the file in WAL mode, which the thread's connection then finds.
+  const checkpointer = background ? startCheckpointer(file, background) : null;
   // Kysely holds one connection for its life; it talks to whichever handle is current, so `reopen` needs no new Kysely.
   let statements = new Map<string, SQLite.Statement>();
   const current: SqliteDatabase = {
@@ -155,13 +172,17 @@ export function openSqlite(file: string, observe?: QueryObserver, opts: { busyTi
     reopen() {
       if (file === ':memory:') throw new Error('an in-memory database cannot be reopened');
       const old = sqlite;
-      sqlite = openHandle(file, opts.busyTimeoutMs);
+      sqlite = openHandle(file, opts.busyTimeoutMs, backstop);
       statements = new Map();
       if (old.open) old.close();
     },
     async close() {
+      await checkpointer?.stop();
       await db.destroy();
+      // Kysely closes the handle only if it ever used it: one used through `sqlite` alone is closed here.
+      if (sqlite.open) sqlite.close();
     },
+    checkpoints: checkpointer ? () => checkpointer.stats() : undefined,
   };
 }
 
@@ -493,11 +514,12 @@ function ignoreLostTypeFetches(): void {
 export function openDatabase(
   config: { databaseUrl?: string; databaseFile: string; writes?: { busyTimeoutMs?: number; statementTimeoutMs?: number; queryDeadlineMs?: number } },
   observe?: QueryObserver,
+  sqliteOpts: Pick<SqliteOptions, 'backgroundCheckpoints'> = {},
 ): OpenedDatabase {
   if (config.databaseUrl) {
     return openPostgres(config.databaseUrl, observe, { statementTimeoutMs: config.writes?.statementTimeoutMs, queryDeadlineMs: config.writes?.queryDeadlineMs });
   }
-  return openSqlite(config.databaseFile, observe, { busyTimeoutMs: config.writes?.busyTimeoutMs });
+  return openSqlite(config.databaseFile, observe, { ...sqliteOpts, busyTimeoutMs: config.writes?.busyTimeoutMs });
 }
 
 /**

@@ -52,7 +52,8 @@ export interface WriterOptions {
   maxQueue?: number;
   /** A write that waited longer than this before its batch began fails (503) without running. Default 10 s. */
   queueTimeoutMs?: number;
-  onBatch?: (size: number) => void;
+  /** A batch ended: how many writes it answered and how long it took from BEGIN to COMMIT (ms). */
+  onBatch?: (size: number, ms: number) => void;
   /** A batch takes no further write once it has run this long (ms); the rest wait for the next. Default: no bound. */
   maxBatchMs?: number;
   /**
@@ -90,12 +91,12 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
   const stats = { batches: 0, writes: 0, largestBatch: 0, rejectedFull: 0, timedOut: 0, retried: 0 };
   let draining = false;
 
-  /** Counts a batch of `n` writes, before its callers hear how it went (they may read the stats at once). */
-  function counted(n: number): void {
+  /** Counts a batch of `n` writes begun at `started`, before its callers hear how it went (they may read the stats at once). */
+  function counted(n: number, started: number): void {
     stats.batches++;
     stats.writes += n;
     stats.largestBatch = Math.max(stats.largestBatch, n);
-    opts.onBatch?.(n);
+    opts.onBatch?.(n, performance.now() - started);
   }
 
   /**
@@ -108,13 +109,14 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
    */
   async function runBatch(batch: Pending[], mayRetry: boolean): Promise<'retry' | number> {
     const retryable = (err: unknown) => mayRetry && classifyDbError(err) === 'unavailable';
+    const started = performance.now();
     let trx: ControlledTransaction<Database>;
     try {
       trx = await db.startTransaction().execute();
     } catch (err) {
       // BEGIN itself can fail (the connection is closed, the database is locked): every caller hears it.
       if (retryable(err)) return 'retry';
-      counted(batch.length);
+      counted(batch.length, started);
       for (const item of batch) item.reject(err);
       return batch.length;
     }
@@ -127,21 +129,20 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
         if (opts.beforeCommit) await opts.beforeCommit(trx, [item.tag]);
         committing = true;
         await trx.commit().execute();
-        counted(1);
+        counted(1, started);
         item.resolve(value);
       } catch (err) {
         // SQLite rolls back by itself after some errors (SQLITE_FULL, SQLITE_IOERR): a failing ROLLBACK then
         // must not replace the error that says what happened. A COMMIT cut off is not retried (see above).
         await trx.rollback().execute().catch(() => {});
         if (!committing && retryable(err)) return 'retry';
-        counted(1);
+        counted(1, started);
         item.reject(err);
       }
       return 1;
     }
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     let committing = false;
-    const started = performance.now();
     let end = batch.length;
     try {
       for (let i = 0; i < batch.length; i++) {
@@ -176,11 +177,11 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
       // The commit itself failed (disk full, I/O error): nothing in the batch happened.
       await trx.rollback().execute().catch(() => {});
       if (!committing && retryable(err)) return 'retry';
-      counted(end);
+      counted(end, started);
       for (const item of batch.slice(0, end)) item.reject(err);
       return end;
     }
-    counted(end);
+    counted(end, started);
     outcomes.forEach((o, i) => (o.ok ? batch[i].resolve(o.value) : batch[i].reject(o.error)));
     return end;
   }
