@@ -133,6 +133,8 @@ export interface LoadResult {
   afterFirstSecond?: Latency;
   /** Open loop: how late the generator sent its requests (ms after they were due), a part of every latency above. */
   lateness?: Latency;
+  /** The generator process's own event-loop delay and garbage collection while it ran (shared by its loads). */
+  generator?: { loopDelayP99Ms: number; loopDelayMaxMs: number; gcMs: number; gcLongestMs: number };
   statusCodes: Record<string, number>;
   /** post-status: ids of the statuses acknowledged with a 2xx. */
   ids?: string[];

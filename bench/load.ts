@@ -1,7 +1,8 @@
 /**
  * The load generator, run as a child process by the benchmarks (bench/lib.ts
- * runLoad): reads a LoadSpec as JSON on stdin, drives 127.0.0.1, prints a
- * LoadResult as one JSON line on stdout.
+ * runLoad, runLoads): reads a LoadSpec as JSON on stdin, or an array of
+ * open-loop ones that one event loop then sends together, drives 127.0.0.1,
+ * prints a LoadResult (or an array of them) as one JSON line on stdout.
  *
  * - Closed loop (no `overallRate`): autocannon, each connection sending its
  *   next request when the last is answered — what a node can serve.
@@ -144,6 +145,7 @@ await Promise.all(
 const startAt = specs[0].startAt;
 if (startAt) await new Promise((res) => setTimeout(res, Math.max(0, startAt - Date.now())));
 const began = performance.now();
+// The generator's own stalls: a request due during one is sent late, and its latency counts the wait.
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 loopDelay.enable();
 const gcs: number[] = [];
@@ -152,9 +154,8 @@ gcObs.observe({ entryTypes: ['gc'] });
 const out = await Promise.all(specs.map((spec, i) => (pools[i] ? openLoop(spec, pools[i]) : closedLoop(spec))));
 loopDelay.disable();
 gcObs.disconnect();
-gcs.sort((a, b) => b - a);
-process.stderr.write(`generator gc: ${gcs.length} pauses, ${gcs.reduce((a, b) => a + b, 0).toFixed(1)} ms, longest ${gcs.slice(0, 5).map((x) => x.toFixed(1)).join(' ')}\n`);
-process.stderr.write(`generator event-loop delay: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(2)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(2)} ms, max ${(loopDelay.max / 1e6).toFixed(2)} ms\n`);
+const generator = { loopDelayP99Ms: loopDelay.percentile(99) / 1e6, loopDelayMaxMs: loopDelay.max / 1e6, gcMs: gcs.reduce((a, b) => a + b, 0), gcLongestMs: Math.max(0, ...gcs) };
+for (const r of out) r.generator = generator;
 process.stdout.write(`${JSON.stringify(Array.isArray(input) ? out : out[0])}\n`);
 
 async function closedLoop(spec: LoadSpec): Promise<LoadResult> {

@@ -11,6 +11,7 @@
  * `npm run bench -- overload --data-dir DIR [--duration 20] [--factor 3] [--connections 256] [--cpu-prof FILE]`
  * Figures go to docs/RELIABILITY.md.
  */
+import { statSync } from 'node:fs';
 import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { describeLongTasks, startProfiling } from './long-tasks.js';
@@ -208,7 +209,9 @@ export async function overload(o: OverloadOptions): Promise<void> {
       console.log(`  ${k.name}: p50 ${ms(u.p50)} / ${ms(i.p50)}, p90 ${ms(u.p90)} / ${ms(i.p90)}, p99 ${ms(u.p99)} / ${ms(i.p99)}, max ${ms(u.max)} / ${ms(i.max)}`);
     }
     const stall = (q: number) => ms(stalls.percentile(q) / 1e6);
-    console.log(`\nnode event-loop delay during the overload: p50 ${stall(50)}, p99 ${stall(99)}, max ${ms(stalls.max / 1e6)}`);
+    const g = loaded[0].generator;
+    if (g) console.log(`\nload generator (one process, CPU ${o.pin?.split(':')[1] ?? 'any'}): event-loop delay p99 ${ms(g.loopDelayP99Ms)}, max ${ms(g.loopDelayMaxMs)}; GC ${ms(g.gcMs)} in all, the longest ${ms(g.gcLongestMs)}`);
+    console.log(`node event-loop delay during the overload: p50 ${stall(50)}, p99 ${stall(99)}, max ${ms(stalls.max / 1e6)}`);
     const gcSorted = [...gcPauses].sort((a, b) => b - a);
     console.log(
       `garbage collection during the overload: ${gcPauses.length} pauses, ${ms(gcPauses.reduce((a, b) => a + b, 0))} in all, the longest ${gcSorted.slice(0, 3).map(ms).join(', ')}`,
@@ -226,7 +229,13 @@ export async function overload(o: OverloadOptions): Promise<void> {
     console.log(`recovery: ${recoveredMs < 0 ? 'NOT within 120 s' : `${(recoveredMs / 1000).toFixed(2)} s`} after the load stopped (home ≤ 2× unloaded p99 and deferrable served again)`);
     console.log(`writer: ${JSON.stringify(writerStats(node))}`);
     const cp = node.database.checkpoints?.();
-    if (cp) console.log(`WAL checkpoints (on their own thread, whole run): ${cp.rounds} rounds, ${cp.partial} partial, ${cp.failed} failed, ${ms(cp.totalMs)} in all, the longest ${ms(cp.maxMs)}`);
+    if (cp) {
+      const wal = statSync(`${node.config.databaseFile}-wal`, { throwIfNoEntry: false })?.size ?? 0;
+      console.log(
+        `WAL checkpoints (on their own thread, whole run): ${cp.rounds} rounds, ${cp.partial} partial, ${cp.failed} failed, ${ms(cp.totalMs)} in all, ` +
+          `the longest ${ms(cp.maxMs)}; the WAL file is ${(wal / 1024 ** 2).toFixed(1)} MB`,
+      );
+    }
   } finally {
     await node.close();
   }

@@ -166,6 +166,13 @@ const Schema = z.object({
           maxHeapUsedBytes: z.coerce.number().min(0).default(0),
           /** Writes waiting for a group commit. */
           maxWriteQueue: z.coerce.number().int().min(0).default(500),
+          /**
+           * The oldest due background job (fan-out, notifications) waiting longer than this: home timelines are
+           * falling behind, and the work deferrable requests would take is better spent catching up (seconds).
+           */
+          maxJobLagSeconds: z.coerce.number().min(0).default(30),
+          /** PostgreSQL: a query waiting this long for a pool connection (ms). */
+          maxDbPoolWaitMs: z.coerce.number().min(0).default(100),
         })
         .prefault({}),
       /** Essential requests (posting, home, notifications, sign-in) are shed only above these. */

@@ -140,6 +140,7 @@ export async function openContext(
     kickJobs: () => worker?.kick(),
     now,
     lifecycle: { draining: false },
+    waiting: { jobLagMs: 0, dbPoolWaitMs: database.poolWaitMs ?? (() => 0) },
   };
   worker = startJobWorker(ctx, jobHandlers, { enabled: config.runJobs });
   return { ctx, database, worker };
@@ -233,6 +234,7 @@ function sampleGauges(ctx: AppContext, worker: JobWorker, openStreams: () => num
   const sample = async () => {
     ctx.metrics.openStreams.set(openStreams());
     const { pending, oldestAgeMs } = await worker.backlog();
+    ctx.waiting.jobLagMs = oldestAgeMs ?? 0;
     ctx.metrics.jobBacklog.set(pending);
     ctx.metrics.jobOldestAge.set(oldestAgeMs === null ? 0 : oldestAgeMs / 1000);
   };

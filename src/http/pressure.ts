@@ -6,8 +6,10 @@
  *   answer 503 + Retry-After with Mastodon's error JSON while reads go on.
  * - **Load shedding by priority**, measured by @fastify/under-pressure:
  *   - hard limits: above the deferrable thresholds (event-loop delay, heap,
- *     writes waiting for a group commit) every deferrable request gets a fast
- *     503 + Retry-After; essential ones only above the higher essential ones;
+ *     writes waiting for a group commit, queries waiting for a database
+ *     connection, background jobs falling behind) every deferrable request
+ *     gets a fast 503 + Retry-After; essential ones only above the higher
+ *     essential ones (event-loop delay, heap);
  *   - admission (http/admission.ts): deferrable requests are let in by a
  *     fraction that follows event-loop utilisation, and not at all while
  *     essential ones are being turned away or wait in a standing queue;
@@ -92,6 +94,8 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
   const deferrableHeap = p.deferrable.maxHeapUsedBytes || Math.floor(heapLimit * 0.85);
   const essentialHeap = p.essential.maxHeapUsedBytes || Math.floor(heapLimit * 0.95);
   const maxQueue = p.deferrable.maxWriteQueue;
+  const maxPoolWaitMs = p.deferrable.maxDbPoolWaitMs;
+  const maxJobLagMs = p.deferrable.maxJobLagSeconds * 1000;
   let shed = 0;
   const refused = (req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined, priority: Priority) => {
     shed++;
@@ -105,8 +109,13 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     maxEventLoopDelay: p.deferrable.maxEventLoopDelayMs,
     maxHeapUsedBytes: deferrableHeap,
     retryAfter: p.retryAfterSeconds,
-    // The writer's queue as the custom check: writes piling up means the database is the bottleneck.
-    healthCheck: async () => maxQueue === 0 || ctx.writeGuard.queued <= maxQueue,
+    // Work piling up behind the request queue, as the custom check: writes waiting for a group commit or queries
+    // for a pool connection (the database is the bottleneck), or background jobs falling behind (fan-out: home
+    // timelines go stale). Each sheds deferrable requests only: essential ones need the same database.
+    healthCheck: async () =>
+      (maxQueue === 0 || ctx.writeGuard.queued <= maxQueue) &&
+      (maxPoolWaitMs === 0 || ctx.waiting.dbPoolWaitMs() <= maxPoolWaitMs) &&
+      (maxJobLagMs === 0 || ctx.waiting.jobLagMs <= maxJobLagMs),
     healthCheckInterval: Math.max(50, p.sampleIntervalMs),
     // A value returned is sent by under-pressure (its types say void; its code sends what is returned).
     pressureHandler: ((req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {

@@ -69,8 +69,6 @@ export class RequestQueue {
   private inFlight = 0;
   private turnStarted = 0;
   private emptyAt = 0;
-  /** When an essential request was last refused for waiting (-Infinity: never). */
-  private essentialExpiredAt = -Infinity;
   private turnOpen = false;
   private pumping = false;
   private timer: NodeJS.Timeout | undefined;
@@ -162,15 +160,9 @@ export class RequestQueue {
     else this.emptyAt = now;
   };
 
-  /**
-   * True when the queue has not been empty for the essential bound, or an essential request was refused for
-   * waiting within that bound: standing load, not a burst. The second half matters because refusing empties the
-   * queue too: under a standing overload the queue would otherwise go back to its burst rules (the longer bound,
-   * oldest first) every time its refusals emptied it, and the requests served then waited up to that bound.
-   */
+  /** True when the queue has not been empty for the essential bound: standing load, not a burst. */
   congested(now = this.now()): boolean {
-    const e = this.opts.maxWaitMs.essential;
-    return (this.length > 0 && now - this.emptyAt > e) || now - this.essentialExpiredAt <= e;
+    return this.length > 0 && now - this.emptyAt > this.opts.maxWaitMs.essential;
   }
 
   private bound(priority: QueuedPriority, now: number): number {
@@ -186,7 +178,6 @@ export class RequestQueue {
       while (n < lane.length && (now - lane[n].at > bound || lane[n].gone())) n++;
       for (const w of lane.splice(0, n)) {
         this.counts.expired++;
-        if (priority === 'essential' && now - w.at > bound) this.essentialExpiredAt = now;
         w.settle(false);
       }
     }

@@ -43,6 +43,12 @@ export interface AppContext {
    * background work (the job worker) then yields to the requests people are waiting on.
    */
   readonly lifecycle: { draining: boolean; busy?: boolean };
+  /**
+   * Work waiting outside the request queue, which load shedding (http/pressure.ts) weighs: how long the oldest
+   * due background job has waited (sampled every few seconds, with the metrics gauges), and how long queries wait
+   * for a database connection now (PostgreSQL's pool; 0 on SQLite, which has none).
+   */
+  readonly waiting: { jobLagMs: number; dbPoolWaitMs: () => number };
 }
 
 export const nowIso = (ctx: Pick<AppContext, 'now'>) => ctx.now().toISOString();

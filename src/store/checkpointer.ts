@@ -92,7 +92,7 @@ export function startCheckpointer(file: string, opts: { intervalMs?: number; onE
   const stats = new SharedArrayBuffer(FIELDS.length * Float64Array.BYTES_PER_ELEMENT);
   const worker = new Worker(WORKER, {
     eval: true,
-    workerData: { file, intervalMs: opts.intervalMs ?? 100, module: createRequire(import.meta.url).resolve('better-sqlite3'), stats },
+    workerData: { file, intervalMs: opts.intervalMs ?? 200, module: createRequire(import.meta.url).resolve('better-sqlite3'), stats },
   });
   // The thread never keeps the process alive: stopping the server stops it, and a process that exits loses nothing.
   worker.unref();

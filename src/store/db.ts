@@ -105,6 +105,8 @@ export interface OpenedDatabase {
   close(): Promise<void>;
   /** SQLite with background checkpoints (store/checkpointer.ts): what the checkpoint thread has done. */
   checkpoints?: () => CheckpointStats;
+  /** PostgreSQL: how long the longest-waiting query has waited for a pool connection now (ms). */
+  poolWaitMs?: () => number;
 }
 
 export interface QueryObserver {
@@ -266,6 +268,7 @@ export function openPostgres(url: string, observe?: QueryObserver, opts: Postgre
     async close() {
       await db.destroy();
     },
+    poolWaitMs: () => pool.waitMs(),
   };
 }
 
@@ -344,12 +347,15 @@ interface Slot {
 function createSlotPool(make: () => postgres.Sql, opts: { size: number; acquireTimeoutMs: number; queryDeadlineMs: number }) {
   const slots: Slot[] = Array.from({ length: Math.max(1, opts.size) }, () => ({ client: make(), free: true }));
   const waiting: ((slot: Slot) => void)[] = [];
+  // When each of `waiting` began to wait, in the same order: the oldest is the pool's wait now (load shedding).
+  const waitingSince: number[] = [];
   let ended = false;
   const clean = (params: unknown[] | undefined) =>
     params?.some((p) => typeof p === 'string' && p.includes('\0')) ? params.map((p) => (typeof p === 'string' ? p.replaceAll('\0', '\uFFFD') : p)) : params;
 
   function giveBack(slot: Slot): void {
     const next = waiting.shift();
+    waitingSince.shift();
     if (next) next(slot);
     else slot.free = true;
   }
@@ -371,14 +377,19 @@ function createSlotPool(make: () => postgres.Sql, opts: { size: number; acquireT
         resolve(slot);
       };
       const timer = setTimeout(() => {
-        waiting.splice(waiting.indexOf(wait), 1);
+        const at = waiting.indexOf(wait);
+        waiting.splice(at, 1);
+        waitingSince.splice(at, 1);
         reject(Object.assign(new Error(`no database connection within ${opts.acquireTimeoutMs} ms`), { code: 'CONNECT_TIMEOUT' }));
       }, Math.max(0, deadline - Date.now()));
       waiting.push(wait);
+      waitingSince.push(performance.now());
     });
   }
 
   return {
+    /** How long the longest-waiting query has waited for a connection (ms; 0: none waits). */
+    waitMs: () => (waitingSince.length ? performance.now() - waitingSince[0] : 0),
     end: async () => {
       ended = true;
       await Promise.all(slots.map((s) => s.client.end({ timeout: 5 })));

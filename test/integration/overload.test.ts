@@ -2,7 +2,8 @@
  * Overload protection and read-only mode on real servers:
  * - a real full filesystem (a tmpfs mounted for the test) switches the node to read-only and back by itself;
  * - a database locked by another connection trips the write breaker while reads and /healthz stay quick;
- * - load shedding by priority (deferrable shed first, essential served);
+ * - load shedding by priority (deferrable shed first, essential served), on event-loop delay, heap, background
+ *   jobs falling behind and (PostgreSQL) queries waiting for a pool connection;
  * - `starling maintenance on|off` forces read-only through a file in the data folder.
  * The slow-consumer bound on streams is tested in streaming.test.ts ("drops a consumer that stops reading").
  */
@@ -11,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, openSync, writeSync, closeSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
+import { sql } from 'kysely';
 import { createUser, eventually, onPostgres, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { main } from '../../src/cli/main.js';
 import { ERRORS } from '../../src/domain/errors.js';
@@ -217,6 +219,68 @@ describe('load shedding by priority', () => {
     expect((await post(server.url, carol.token, 'essential still works')).status).toBe(200);
     expect((await get(`${server.url}/healthz`)).status).toBe(200);
     expect((await get(`${server.url}/readyz`)).status).toBe(200);
+  });
+});
+
+/**
+ * A public timeline request refused by the check on work waiting behind the requests (under-pressure's health
+ * check: writes, pool connections, background jobs), as the metrics count it: a 503 for another reason (the
+ * busy seconds after start) is not it.
+ */
+async function shedByWaitingWork(server: TestServer, timeoutMs: number) {
+  const count = async () =>
+    Number(/starling_requests_shed_total\{[^}]*priority="deferrable"[^}]*reason="healthCheck"[^}]*\} (\d+)/.exec((await get(`${server.url}/metrics`)).text)?.[1] ?? 0);
+  return eventually(async () => {
+    const before = await count();
+    const r = await get(`${server.url}/api/v1/timelines/public`);
+    return r.status === 503 && (await count()) > before ? r : null;
+  }, timeoutMs);
+}
+
+describe('shedding on work waiting behind the requests', () => {
+  it('sheds deferrable requests while background jobs fall behind, and lets them in once they catch up', async () => {
+    const server = await startTestServer({
+      ops: { enabled: false },
+      // No job worker: the job below waits until the test removes it.
+      runJobs: false,
+      pressure: { sampleIntervalMs: 50, deferrable: { maxJobLagSeconds: 60 } },
+    });
+    servers.push(server);
+    const frank = await createUser(server.url, 'frank');
+    const tenMinutesAgo = new Date(Date.now() - 600_000).toISOString();
+    await server.ctx.db
+      .insertInto('jobs')
+      .values({ id: server.ctx.ids.next(), type: 'fanout', payload: JSON.stringify({ statusId: '1' }), run_at: tenMinutesAgo, created_at: tenMinutesAgo, locked_until: null, last_error: null, attempts: 0 })
+      .execute();
+    // The backlog is sampled every 5 s with the metrics gauges.
+    const shed = await shedByWaitingWork(server, 10_000);
+    expect(JSON.parse(shed.text)).toEqual({ error: ERRORS.overloaded.message });
+    expect(shed.retryAfter).not.toBeNull();
+    expect((await get(`${server.url}/api/v1/timelines/home`, frank.token)).status).toBe(200);
+    expect((await post(server.url, frank.token, 'posting goes on while fan-out is late')).status).toBe(200);
+    // Caught up: the post's own fan-out job is fresh, the old one gone.
+    await server.ctx.db.deleteFrom('jobs').where('created_at', '=', tenMinutesAgo).execute();
+    await eventually(async () => (await get(`${server.url}/api/v1/timelines/public`)).status === 200, 10_000);
+  });
+
+  it.runIf(onPostgres)('sheds deferrable requests while queries wait for a database connection', async () => {
+    const server = await startTestServer({ ops: { enabled: false }, pressure: { sampleIntervalMs: 50, deferrable: { maxDbPoolWaitMs: 100 } } });
+    servers.push(server);
+    const gina = await createUser(server.url, 'gina');
+    // Fourteen slow queries for a pool of ten: four wait two seconds for a connection.
+    const slow = Array.from({ length: 14 }, () => sql`SELECT pg_sleep(2)`.execute(server.ctx.db));
+    try {
+      // Past the bound before the first look: a request let in now would itself wait for a connection.
+      await new Promise((r) => setTimeout(r, 300));
+      const shed = await shedByWaitingWork(server, 1500);
+      expect(JSON.parse(shed.text)).toEqual({ error: ERRORS.overloaded.message });
+      expect((await get(`${server.url}/healthz`)).status).toBe(200);
+    } finally {
+      await Promise.all(slow);
+    }
+    // Essential requests waited their turn for a connection instead.
+    expect((await get(`${server.url}/api/v1/timelines/home`, gina.token)).status).toBe(200);
+    await eventually(async () => (await get(`${server.url}/api/v1/timelines/public`)).status === 200, 5000);
   });
 });
 
