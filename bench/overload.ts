@@ -42,12 +42,6 @@ interface Kind {
 }
 
 export async function overload(o: OverloadOptions): Promise<void> {
-  if (o.pin) {
-    const [nodeCpus, loadCpus] = o.pin.split(':');
-    if (!nodeCpus || !loadCpus) throw new Error('--pin wants NODE_CPUS:LOAD_CPUS, e.g. 0:1');
-    pinCpus(nodeCpus, loadCpus);
-    log(`node on CPU ${nodeCpus}, load generators on CPU ${loadCpus}`);
-  }
   // Inside the node: how long each answered request took from being read to being answered, unloaded and during
   // the overload. The client's latency minus this is time outside the process: in the kernel before the node read
   // the request (while its loop was busy), and in the load generator.
@@ -67,6 +61,12 @@ export async function overload(o: OverloadOptions): Promise<void> {
       }),
   });
   try {
+    if (o.pin) {
+      const [nodeCpus, loadCpus] = o.pin.split(':');
+      if (!nodeCpus || !loadCpus) throw new Error('--pin wants NODE_CPUS:LOAD_CPUS, e.g. 0:1');
+      pinCpus(nodeCpus, loadCpus);
+      log(`the node's event loop on CPU ${nodeCpus} (its other threads on any), load generators on CPU ${loadCpus}`);
+    }
     const kinds = await mix(node);
     // Generators that run together start together, once all have loaded (a few seconds of tsx on one CPU).
     const together = () => Date.now() + 3000;
