@@ -157,17 +157,15 @@ export function runLoads(specs: LoadSpec[]): Promise<LoadResult[]> {
 let loadCpus: string | null = null;
 
 /**
- * Pins this process's event-loop thread (the node under test) to `nodeCpus` and every load generator started
+ * Pins this process (the node under test, all its threads) to `nodeCpus` and every load generator started
  * afterwards to `childCpus` (taskset), so the load generators cannot take the node's CPU: on a 2-core machine they
- * otherwise compete for it, and the node's latency measures the competition, not the node. The node's other
- * threads (V8's garbage-collection helpers, libuv's pool, the WAL checkpoint thread) may run on any CPU, as on a
- * machine with a core to spare: pinning them beside the event loop made them preempt it (the checkpoint thread's
- * rounds showed up as 20–27 ms garbage-collection pauses). Call it once the node has started, so that threads it
- * starts do not inherit the event loop's pin.
+ * otherwise compete for it, and the node's latency measures the competition, not the node. The node's own threads
+ * (V8's garbage-collection helpers, libuv's pool, the WAL checkpoint thread) share its CPU: pessimistic for the
+ * node (its checkpoint thread preempts its event loop), but pinning the event loop alone left them to the load
+ * generator's CPU, and the generator then sent its requests late (6 ms at p99) — the bench measured itself.
  */
 export function pinCpus(nodeCpus: string, childCpus: string): void {
-  // The process id is its main thread's id: only that thread is pinned.
-  execFileSync('taskset', ['-cp', nodeCpus, String(process.pid)], { stdio: 'ignore' });
+  execFileSync('taskset', ['-a', '-cp', nodeCpus, String(process.pid)], { stdio: 'ignore' });
   loadCpus = childCpus;
 }
 

@@ -65,7 +65,7 @@ export async function overload(o: OverloadOptions): Promise<void> {
       const [nodeCpus, loadCpus] = o.pin.split(':');
       if (!nodeCpus || !loadCpus) throw new Error('--pin wants NODE_CPUS:LOAD_CPUS, e.g. 0:1');
       pinCpus(nodeCpus, loadCpus);
-      log(`the node's event loop on CPU ${nodeCpus} (its other threads on any), load generators on CPU ${loadCpus}`);
+      log(`node on CPU ${nodeCpus}, load generators on CPU ${loadCpus}`);
     }
     const kinds = await mix(node);
     // Generators that run together start together, once all have loaded (a few seconds of tsx on one CPU).
@@ -169,7 +169,7 @@ export async function overload(o: OverloadOptions): Promise<void> {
     rss.push(process.memoryUsage().rss);
 
     const rows: (string | number)[][] = [
-      ['kind', 'class', 'unloaded p99', 'offered/s', 'served/s', 'p50 served', 'p90 served', 'p99 served', 'p99 ÷ unloaded', 'p99 after 1st s', '÷ unloaded', 'p99 inside', 'sent late p99', '503', 'timeouts', 'errors'],
+      ['kind', 'class', 'unloaded p99', 'offered/s', 'served/s', 'p50 served', 'p90 served', 'p99 served', 'p99 ÷ unloaded', 'p99 after 1st s', '÷ unloaded', 'p99 inside', '÷ unloaded inside', 'sent late p99', '503', 'timeouts', 'errors'],
     ];
     kinds.forEach((k, i) => {
       const u = unloaded.get(k.name)!;
@@ -188,6 +188,9 @@ export async function overload(o: OverloadOptions): Promise<void> {
         r.afterFirstSecond ? ms(r.afterFirstSecond.p99) : '—',
         r.afterFirstSecond ? `${(r.afterFirstSecond.p99 / Math.max(u.latency.p99, 0.001)).toFixed(2)}×` : '—',
         inside.overload.get(k.route)?.length ? ms(percentiles(inside.overload.get(k.route)!).p99) : '—',
+        inside.overload.get(k.route)?.length && inside.unloaded.get(k.route)?.length
+          ? `${(percentiles(inside.overload.get(k.route)!).p99 / percentiles(inside.unloaded.get(k.route)!).p99).toFixed(2)}×`
+          : '—',
         r.lateness ? ms(r.lateness.p99) : '—',
         num(r.statusCodes['503'] ?? 0),
         num(r.timeouts),

@@ -35,7 +35,7 @@ Commands:
                   and deferrable (search, public timeline) requests; unloaded vs loaded p99, 503 share
                   with Retry-After vs timeouts, RSS over time, recovery time (docs/RELIABILITY.md)
       [--duration 20] [--factor 3] [--connections 256] [--shed-delay-ms N] [--pin NODE_CPUS:LOAD_CPUS]
-                  --pin 0:1 runs the node's event loop on CPU 0 and the load generators on CPU 1 (taskset)
+                  --pin 0:1 runs the node on CPU 0 and the load generators on CPU 1 (taskset)
       [--cpu-prof FILE] profiles the node during the overload and reports what held its event loop
   coldstart       node bin/starling.js serve → first 200 on /health, repeated
       [--runs 10] [--env KEY=VALUE ...]   (needs a current build: npm run build)

@@ -150,7 +150,7 @@ const Schema = z.object({
        * How long a request may wait in the queue once it has not been empty for `essential.maxWaitMs`: standing
        * load, where waiting only makes every answer later (ms; at most the class's own bound).
        */
-      congestedWaitMs: z.coerce.number().min(1).default(10),
+      congestedWaitMs: z.coerce.number().min(1).default(5),
       /** How often event-loop delay and heap are sampled. */
       sampleIntervalMs: z.coerce.number().int().min(20).default(100),
       /** Deferrable requests (search, trends, public and tag timelines, new streams, lists) are shed above these. */
@@ -184,7 +184,7 @@ const Schema = z.object({
            * (a burst); `congestedWaitMs` once it does not (ms). Short, so what is served is served fast: the overload
            * bench's served p99 followed this bound (docs/RELIABILITY.md).
            */
-          maxWaitMs: z.coerce.number().min(1).default(30),
+          maxWaitMs: z.coerce.number().min(1).default(15),
           /** 0: 95% of the heap limit. */
           maxHeapUsedBytes: z.coerce.number().min(0).default(0),
         })
