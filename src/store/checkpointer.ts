@@ -99,11 +99,15 @@ export function startCheckpointer(file: string, opts: { intervalMs?: number; onE
   worker.on('message', (m: { message: string; code?: string }) => opts.onError?.(m));
   worker.on('error', (err) => opts.onError?.({ message: err.message }));
   const view = new Float64Array(stats);
+  // A thread that ended by itself (an uncaught error: already reported) has nothing left to stop.
+  let exited = false;
+  worker.once('exit', () => (exited = true));
   let stopped: Promise<void> | null = null;
   return {
     stats: () => Object.fromEntries(FIELDS.map((f, i) => [f, view[i]])) as unknown as CheckpointStats,
     stop() {
       stopped ??= new Promise<void>((resolve) => {
+        if (exited) return resolve();
         worker.once('exit', () => resolve());
         // Held now: with nothing else left to do, a process waiting for this would otherwise just exit, unfinished.
         worker.ref();

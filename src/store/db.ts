@@ -346,17 +346,15 @@ interface Slot {
  */
 function createSlotPool(make: () => postgres.Sql, opts: { size: number; acquireTimeoutMs: number; queryDeadlineMs: number }) {
   const slots: Slot[] = Array.from({ length: Math.max(1, opts.size) }, () => ({ client: make(), free: true }));
-  const waiting: ((slot: Slot) => void)[] = [];
-  // When each of `waiting` began to wait, in the same order: the oldest is the pool's wait now (load shedding).
-  const waitingSince: number[] = [];
+  // Queries waiting for a slot, oldest first; how long the first has waited is the pool's wait (load shedding).
+  const waiting: { since: number; wake: (slot: Slot) => void }[] = [];
   let ended = false;
   const clean = (params: unknown[] | undefined) =>
     params?.some((p) => typeof p === 'string' && p.includes('\0')) ? params.map((p) => (typeof p === 'string' ? p.replaceAll('\0', '\uFFFD') : p)) : params;
 
   function giveBack(slot: Slot): void {
     const next = waiting.shift();
-    waitingSince.shift();
-    if (next) next(slot);
+    if (next) next.wake(slot);
     else slot.free = true;
   }
   /** Ends a slot's client without waiting for its server (which may never answer) and gives the slot a new one. */
@@ -372,24 +370,24 @@ function createSlotPool(make: () => postgres.Sql, opts: { size: number; acquireT
       return Promise.resolve(free);
     }
     return new Promise((resolve, reject) => {
-      const wait = (slot: Slot) => {
-        clearTimeout(timer);
-        resolve(slot);
+      const waiter = {
+        since: performance.now(),
+        wake: (slot: Slot) => {
+          clearTimeout(timer);
+          resolve(slot);
+        },
       };
       const timer = setTimeout(() => {
-        const at = waiting.indexOf(wait);
-        waiting.splice(at, 1);
-        waitingSince.splice(at, 1);
+        waiting.splice(waiting.indexOf(waiter), 1);
         reject(Object.assign(new Error(`no database connection within ${opts.acquireTimeoutMs} ms`), { code: 'CONNECT_TIMEOUT' }));
       }, Math.max(0, deadline - Date.now()));
-      waiting.push(wait);
-      waitingSince.push(performance.now());
+      waiting.push(waiter);
     });
   }
 
   return {
     /** How long the longest-waiting query has waited for a connection (ms; 0: none waits). */
-    waitMs: () => (waitingSince.length ? performance.now() - waitingSince[0] : 0),
+    waitMs: () => (waiting.length ? performance.now() - waiting[0].since : 0),
     end: async () => {
       ended = true;
       await Promise.all(slots.map((s) => s.client.end({ timeout: 5 })));
