@@ -171,8 +171,13 @@ export async function overload(o: OverloadOptions): Promise<void> {
     const rows: (string | number)[][] = [
       ['kind', 'class', 'unloaded p99', 'offered/s', 'served/s', 'p50 served', 'p90 served', 'p99 served', 'p99 ÷ unloaded', 'p99 after 1st s', '÷ unloaded', 'p99 inside', '÷ unloaded inside', 'sent late p99', '503', 'timeouts', 'errors'],
     ];
+    const insideP99 = (phase: keyof typeof inside, k: Kind) => {
+      const a = inside[phase].get(k.route);
+      return a?.length ? percentiles(a).p99 : null;
+    };
     kinds.forEach((k, i) => {
       const u = unloaded.get(k.name)!;
+      const [loadedInside, unloadedInside] = [insideP99('overload', k), insideP99('unloaded', k)];
       const r = loaded[i];
       const offered = (r.requests + r.timeouts) / r.seconds;
       rows.push([
@@ -187,10 +192,8 @@ export async function overload(o: OverloadOptions): Promise<void> {
         `${(r.latency.p99 / Math.max(u.latency.p99, 0.001)).toFixed(2)}×`,
         r.afterFirstSecond ? ms(r.afterFirstSecond.p99) : '—',
         r.afterFirstSecond ? `${(r.afterFirstSecond.p99 / Math.max(u.latency.p99, 0.001)).toFixed(2)}×` : '—',
-        inside.overload.get(k.route)?.length ? ms(percentiles(inside.overload.get(k.route)!).p99) : '—',
-        inside.overload.get(k.route)?.length && inside.unloaded.get(k.route)?.length
-          ? `${(percentiles(inside.overload.get(k.route)!).p99 / percentiles(inside.unloaded.get(k.route)!).p99).toFixed(2)}×`
-          : '—',
+        loadedInside === null ? '—' : ms(loadedInside),
+        loadedInside === null || !unloadedInside ? '—' : `${(loadedInside / unloadedInside).toFixed(2)}×`,
         r.lateness ? ms(r.lateness.p99) : '—',
         num(r.statusCodes['503'] ?? 0),
         num(r.timeouts),
