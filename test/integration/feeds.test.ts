@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, createUser, type TestServer, type TestUser } from '../helpers/server.js';
-import { rebuildFeed } from '../../src/services/feeds.js';
+import { FANOUT_CHUNK, fanOut, rebuildFeed, unfanOut } from '../../src/services/feeds.js';
+import type { AppContext } from '../../src/services/context.js';
 
 let server: TestServer;
 let celeb: TestUser;
@@ -72,5 +73,50 @@ describe('home feeds', () => {
     expect(emptied.length).toBeLessThan(before.length);
     await rebuildFeed(server.ctx, fan1.id);
     expect(await homeIds(fan1)).toEqual(before);
+  });
+});
+
+describe('a fan-out to many followers', () => {
+  let big: TestServer;
+  afterAll(async () => {
+    await big?.stop();
+  });
+
+  it('is written in bounded writes, reaches every follower once, and is taken back the same way', async () => {
+    big = await startTestServer();
+    const author = await createUser(big.url, 'popular');
+    // Two and a half chunks of followers, made in the database directly (the API would take minutes).
+    const followers = 2 * FANOUT_CHUNK + FANOUT_CHUNK / 2;
+    const now = new Date().toISOString();
+    const accounts = Array.from({ length: followers }, (_, i) => ({ id: big.ctx.ids.next(), username: `f${i}`, username_lower: `f${i}`, display_name: '', note: '', locked: 0 as const, bot: 0 as const, discoverable: 1 as const, created_at: now, updated_at: now }));
+    await big.ctx.write(async (trx) => {
+      await trx.insertInto('accounts').values(accounts).execute();
+      await trx
+        .insertInto('follows')
+        .values(accounts.map((a) => ({ id: big.ctx.ids.next(), account_id: a.id, target_account_id: author.id, show_reblogs: 1 as const, notify: 0 as const, created_at: now })))
+        .execute();
+    });
+    const status = await author.client.v1.statuses.create({ status: 'to all of you' });
+    await big.worker.drain();
+    const reached = async () =>
+      Number((await big.ctx.db.selectFrom('home_feed').select((eb) => eb.fn.countAll().as('n')).where('status_id', '=', status.id).executeTakeFirstOrThrow()).n);
+    // Every follower, and the author's own feed.
+    expect(await reached()).toBe(followers + 1);
+
+    // Counted again, writes and all: one write per chunk of follows, never one for all of them (and one for the
+    // accounts that follow its tags, a public status's).
+    let writes = 0;
+    const counting: AppContext = Object.create(big.ctx, {
+      write: { value: (fn: Parameters<AppContext['write']>[0]) => (writes++, big.ctx.write(fn)) },
+    });
+    await big.ctx.db.deleteFrom('home_feed').where('status_id', '=', status.id).where('account_id', '<>', author.id).execute();
+    await fanOut(counting, status.id);
+    expect(await reached()).toBe(followers + 1);
+    expect(writes).toBe(Math.ceil(followers / FANOUT_CHUNK) + 1);
+
+    writes = 0;
+    await unfanOut(counting, status.id);
+    expect(await reached()).toBe(0);
+    expect(writes).toBe(Math.ceil((followers + 1) / FANOUT_CHUNK));
   });
 });
