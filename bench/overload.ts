@@ -83,13 +83,13 @@ export async function overload(o: OverloadOptions): Promise<void> {
 
     // A node that just started pays for compiling each path the first times it runs (warmup.ts covers the reads
     // once each): the unloaded figures are those of a node that has served each kind for a while.
-    log('1/4 unloaded latency (each kind alone: 3 s to warm up, then 50 req/s open loop for 10 s, the p99 of some 500 requests)');
+    log('1/4 unloaded latency (each kind alone: 3 s to warm up, then 50 req/s open loop for 20 s, the p99 of some 1,000 requests)');
     const unloaded = new Map<string, LoadResult>();
     for (const k of kinds) {
       await runLoad(spec(k, 3, 2, 50));
       await node.idle();
       recording = 'unloaded';
-      unloaded.set(k.name, await runLoad(spec(k, 10, 2, 50)));
+      unloaded.set(k.name, await runLoad(spec(k, 20, 2, 50)));
       recording = null;
       await node.idle();
     }
@@ -128,8 +128,10 @@ export async function overload(o: OverloadOptions): Promise<void> {
     const stalls = monitorEventLoopDelay({ resolution: 1 });
     stalls.enable();
     // Garbage collection pauses during the overload, one of the stalls' possible causes.
-    const gcPauses: number[] = [];
-    const gc = new PerformanceObserver((list) => list.getEntries().forEach((e) => gcPauses.push(e.duration)));
+    const gcPauses: { ms: number; kind: string }[] = [];
+    const gc = new PerformanceObserver((list) =>
+      list.getEntries().forEach((e) => gcPauses.push({ ms: e.duration, kind: GC_KINDS[(e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0] ?? 'other' })),
+    );
     gc.observe({ entryTypes: ['gc'] });
     const batchesBefore = await batchBuckets(node);
     const profiling = o.cpuProfile ? await startProfiling(o.cpuProfile) : null;
@@ -218,9 +220,13 @@ export async function overload(o: OverloadOptions): Promise<void> {
     const g = loaded[0].generator;
     if (g) console.log(`\nload generator (one process, CPU ${o.pin?.split(':')[1] ?? 'any'}): event-loop delay p99 ${ms(g.loopDelayP99Ms)}, max ${ms(g.loopDelayMaxMs)}; GC ${ms(g.gcMs)} in all, the longest ${ms(g.gcLongestMs)}`);
     console.log(`node event-loop delay during the overload: p50 ${stall(50)}, p99 ${stall(99)}, max ${ms(stalls.max / 1e6)}`);
-    const gcSorted = [...gcPauses].sort((a, b) => b - a);
+    const byKind = new Map<string, number[]>();
+    for (const p of gcPauses) byKind.set(p.kind, [...(byKind.get(p.kind) ?? []), p.ms]);
     console.log(
-      `garbage collection during the overload: ${gcPauses.length} pauses, ${ms(gcPauses.reduce((a, b) => a + b, 0))} in all, the longest ${gcSorted.slice(0, 3).map(ms).join(', ')}`,
+      `garbage collection during the overload: ${gcPauses.length} pauses, ${ms(gcPauses.reduce((a, p) => a + p.ms, 0))} in all; ` +
+        [...byKind]
+          .map(([kind, ps]) => `${kind} ${ps.length}× (${ms(ps.reduce((a, b) => a + b, 0))}, the longest ${ps.sort((a, b) => b - a).slice(0, 3).map(ms).join(', ')})`)
+          .join('; '),
     );
     if (profile) console.log(`CPU profile of the overload (${o.cpuProfile}): ${describeLongTasks(profile)}`);
     console.log(`group commits during the overload (each holds the event loop on SQLite): ${describeBatches(batchesBefore, batchesAfter)}`);
@@ -267,6 +273,9 @@ async function batchBuckets(node: BenchNode): Promise<Map<string, number>> {
   const { values } = await node.ctx.metrics.writeBatchDuration.get();
   return new Map(values.filter((v) => v.metricName?.endsWith('_bucket')).map((v) => [String(v.labels.le), v.value]));
 }
+
+/** PerformanceEntry.detail.kind of a 'gc' entry (perf_hooks.constants.NODE_PERFORMANCE_GC_*). */
+const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'mark-compact', 4: 'incremental marking', 8: 'weak callbacks' };
 
 function describeBatches(before: Map<string, number>, after: Map<string, number>): string {
   const count = (le: string) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
