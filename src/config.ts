@@ -151,6 +151,12 @@ const Schema = z.object({
        * load, where waiting only makes every answer later (ms; at most the class's own bound).
        */
       congestedWaitMs: z.coerce.number().min(1).default(5),
+      /**
+       * Requests of one client (token, else address) waiting or running at most, once requests have to wait: one
+       * more is refused at once (503), so one client cannot fill the queue and starve the others. A quiet node runs
+       * whatever can run at once. A web app or phone app has a handful in flight at most.
+       */
+      maxPerClient: z.coerce.number().int().min(1).default(8),
       /** How often event-loop delay and heap are sampled. */
       sampleIntervalMs: z.coerce.number().int().min(20).default(100),
       /** Deferrable requests (search, trends, public and tag timelines, new streams, lists) are shed above these. */

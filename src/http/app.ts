@@ -9,10 +9,9 @@ import rateLimit from '@fastify/rate-limit';
 import { parse as parseQuery } from 'node:querystring';
 import { StarlingError } from '../domain/errors.js';
 import type { AppContext } from '../services/context.js';
-import { sha256 } from '../services/auth.js';
 import { authPlugin } from './auth.js';
 import { requestScope } from '../services/request-scope.js';
-import { installPressure } from './pressure.js';
+import { clientOf, installPressure } from './pressure.js';
 import { installErrorHandler } from './error-handler.js';
 import { normaliseFormBody } from './validation.js';
 import { mastodonRoutes } from './mastodon/index.js';
@@ -128,7 +127,7 @@ export async function buildApp(ctx: AppContext, opts: { ops?: OpsEngine } = {}):
       max: ctx.config.rateLimit.max,
       timeWindow: ctx.config.rateLimit.windowSeconds * 1000,
       // Per token when there is one (a person on many IPs is one person), else per IP.
-      keyGenerator: (req) => (req.headers.authorization ? `t:${sha256(req.headers.authorization).slice(0, 24)}` : `ip:${req.ip}`),
+      keyGenerator: clientOf,
       // By path: a probe's query string or trailing slash reaches the same route and must not be limited either.
       allowList: (req) => {
         const path = req.url.split('?', 1)[0].replace(/\/+$/, '');

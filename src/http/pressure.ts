@@ -31,6 +31,7 @@ import { ERRORS } from '../domain/errors.js';
 import type { AppContext } from '../services/context.js';
 import type { OpsEngine } from '../ops/engine.js';
 import { PROBE_HEADER } from '../ops/probes.js';
+import { sha256 } from '../services/auth.js';
 
 export type Priority = 'exempt' | 'essential' | 'deferrable';
 
@@ -75,6 +76,15 @@ export function isReadOnlyRefused(method: string, url: string): boolean {
   const path = pathOf(url);
   if (path.startsWith('/api/v1/admin/starling/')) return false;
   return path.startsWith('/api/') || path.startsWith('/oauth/');
+}
+
+/**
+ * Who a request is from, for fairness (the request queue's share per client, the rate limiter): its token when it
+ * has one (a person on many addresses is one client), else its address (behind a load balancer, `trustProxy`
+ * makes that the client's, not the balancer's). Hashed: the rate limiter keeps its keys for a whole window.
+ */
+export function clientOf(req: FastifyRequest): string {
+  return req.headers.authorization ? `t:${sha256(req.headers.authorization).slice(0, 24)}` : `ip:${req.ip}`;
 }
 
 function refuse(reply: FastifyReply, message: string, retryAfter: number) {
@@ -142,6 +152,7 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     concurrency: p.concurrency,
     // A bound so memory is bounded; at any rate it sheds, this many waiters are never reached before the wait bound.
     maxQueued: 1000,
+    maxPerClient: p.maxPerClient,
     // One SQLite handler or a handful of PostgreSQL ones per turn before the rest queue (ms).
     turnBudgetMs: 2,
   });
@@ -177,14 +188,17 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     const priority = priorityOf(req.method, req.url);
     if (priority === 'exempt' || ops.isProbe(req.headers[PROBE_HEADER])) return;
     if (priority === 'deferrable' && (pressed || !deferrable.admit())) return reply.send(refused(req, reply, 'admission', deferrable.fraction, priority));
-    const entered = queue.enter(priority, () => req.raw.socket?.destroyed !== false);
+    const client = clientOf(req);
+    const entered = queue.enter(priority, client, () => req.raw.socket?.destroyed !== false);
     const ticket = entered instanceof Promise ? await entered : entered;
     if (ticket.queued) ctx.metrics.queueWait.observe({ priority, outcome: ticket.run ? 'run' : 'refused' }, ticket.waitedMs / 1000);
+    // One client over its share says nothing of the node's load: not counted as pressure.
+    if (ticket.overShare) return reply.send(refused(req, reply, 'client_share', undefined, priority));
     if (!ticket.run) {
       if (priority === 'essential') essentialWaitRefusals++;
       return reply.send(refused(req, reply, 'queue', ticket.waitedMs, priority));
     }
     // 'close' comes once the answer is sent or the connection is gone, whichever way the request ends.
-    reply.raw.once('close', () => queue.done());
+    reply.raw.once('close', () => queue.done(client));
   });
 }

@@ -27,6 +27,15 @@
  *   that already waited, instead of every request waiting nearly the bound.
  * At most `concurrency` released requests are in flight (on PostgreSQL they
  * wait for the database concurrently; more would only queue in the pool).
+ *
+ * One client (a token, else an address) has at most `maxPerClient` requests
+ * waiting or running once requests have to wait; one more is refused at once.
+ * Without that, a client sending requests as fast as it can fills the queue,
+ * its requests are released turn after turn (the rate limiter, which would
+ * refuse them, runs only after the queue), and everyone else waits past
+ * their bound: one client starves all. With it, a client's share of the
+ * queue is at most `maxPerClient` of what waits. A quiet node runs whatever
+ * can run at once, however many a client sends.
  */
 
 export type QueuedPriority = 'essential' | 'deferrable';
@@ -40,6 +49,8 @@ export interface RequestQueueOptions {
   concurrency: number;
   /** Requests waiting, at most: one more is refused at once. */
   maxQueued: number;
+  /** Requests of one client waiting or running, at most, once a request has to wait: one more is refused at once. */
+  maxPerClient: number;
   /** Work a turn of the loop may do before later requests of that turn are queued (ms). */
   turnBudgetMs: number;
   now?: () => number;
@@ -59,10 +70,13 @@ export interface Ticket {
   waitedMs: number;
   /** It waited in the queue (else it was run or refused at once). */
   queued: boolean;
+  /** Refused at once because its client already had `maxPerClient` waiting or running. */
+  overShare?: boolean;
 }
 
 const AT_ONCE: Ticket = Object.freeze({ run: true, waitedMs: 0, queued: false });
 const FULL: Ticket = Object.freeze({ run: false, waitedMs: 0, queued: false });
+const OVER_SHARE: Ticket = Object.freeze({ run: false, waitedMs: 0, queued: false, overShare: true });
 
 export class RequestQueue {
   private readonly lanes: Record<QueuedPriority, Waiter[]> = { essential: [], deferrable: [] };
@@ -72,9 +86,11 @@ export class RequestQueue {
   private turnOpen = false;
   private pumping = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Each client's requests waiting or running (only clients with any: at most maxQueued + concurrency entries). */
+  private readonly perClient = new Map<string, number>();
   private readonly now: () => number;
   /** Counts since start, for metrics and tests. */
-  readonly counts = { immediate: 0, queued: 0, released: 0, expired: 0, full: 0 };
+  readonly counts = { immediate: 0, queued: 0, released: 0, expired: 0, full: 0, overShare: 0 };
 
   constructor(private readonly opts: RequestQueueOptions) {
     this.now = opts.now ?? (() => performance.now());
@@ -94,7 +110,7 @@ export class RequestQueue {
    * Whether the request may run (then call `done` once it is answered) or must be refused. Synchronous (not a
    * promise) when that is known at once, so a quiet node adds no turn of the loop.
    */
-  enter(priority: QueuedPriority, gone: () => boolean): Ticket | Promise<Ticket> {
+  enter(priority: QueuedPriority, client: string, gone: () => boolean): Ticket | Promise<Ticket> {
     const t = this.now();
     if (!this.turnOpen) {
       this.turnOpen = true;
@@ -104,6 +120,7 @@ export class RequestQueue {
     if (this.length === 0) this.emptyAt = t;
     if (this.length === 0 && this.inFlight < this.opts.concurrency && t - this.turnStarted <= this.opts.turnBudgetMs) {
       this.inFlight++;
+      this.share(client, 1);
       this.counts.immediate++;
       return AT_ONCE;
     }
@@ -111,17 +128,37 @@ export class RequestQueue {
       this.counts.full++;
       return FULL;
     }
+    if ((this.perClient.get(client) ?? 0) >= this.opts.maxPerClient) {
+      this.counts.overShare++;
+      return OVER_SHARE;
+    }
     this.counts.queued++;
+    this.share(client, 1);
     return new Promise((resolve) => {
-      this.lanes[priority].push({ at: t, gone, settle: (run) => resolve({ run, waitedMs: this.now() - t, queued: true }) });
+      this.lanes[priority].push({
+        at: t,
+        gone,
+        settle: (run) => {
+          if (!run) this.share(client, -1);
+          resolve({ run, waitedMs: this.now() - t, queued: true });
+        },
+      });
       this.schedule();
     });
   }
 
-  /** A released request was answered (or its connection closed). */
-  done(): void {
+  /** A request that ran (at once or released) was answered, or its connection closed. */
+  done(client: string): void {
     this.inFlight--;
+    this.share(client, -1);
     if (this.length > 0) this.schedule();
+  }
+
+  /** One more (+1) or one fewer (-1) of the client's requests waiting or running. */
+  private share(client: string, delta: 1 | -1): void {
+    const n = (this.perClient.get(client) ?? 0) + delta;
+    if (n > 0) this.perClient.set(client, n);
+    else this.perClient.delete(client);
   }
 
   private readonly endTurn = () => {

@@ -9,6 +9,10 @@
  * them all in one turn, as it does under a flood. The first ones are served,
  * the ones behind are refused with 503 + Retry-After, counted as shed for
  * waiting, and a request that arrives alone afterwards is served.
+ *
+ * The same way, one client's flood read in one turn together with a few
+ * other clients' requests: the flood gets its share of the queue and the
+ * rest of it is refused at once, and every other client is served.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'node:http';
@@ -19,6 +23,44 @@ import { ERRORS } from '../../src/domain/errors.js';
 
 const CONNECTIONS = 100;
 
+type Answer = { status: number; retryAfter?: string; body: string };
+
+function get(agent: Agent, url: string, token: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'], body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Starling's count of requests shed for `reason`, of either class. */
+async function shed(url: string, reason: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('starling_requests_shed_total{') && l.includes(`reason="${reason}"`))
+    .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+}
+
+/** Sends `send()`'s requests while the server is stopped, so it reads them all in one turn when it resumes. */
+async function inOneTurn(pid: number, send: () => Promise<Answer>[]): Promise<Answer[]> {
+  process.kill(pid, 'SIGSTOP');
+  try {
+    const pending = send();
+    // Every request handed to the kernel before the node wakes up.
+    await new Promise((r) => setTimeout(r, 500));
+    process.kill(pid, 'SIGCONT');
+    return await Promise.all(pending);
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+}
+
 describe('a crowd read in one turn of the event loop', () => {
   const dir = tempDir('starling-wait-');
   let server: ChildServer;
@@ -26,12 +68,14 @@ describe('a crowd read in one turn of the event loop', () => {
   const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
 
   beforeAll(async () => {
-    // Only the wait bound sheds here: deferrable admission and the hard limits are set out of reach.
+    // Only the wait bound sheds here: deferrable admission, the hard limits and the one client's share (all hundred
+    // are one user's) are set out of reach.
     const config = join(dir.path, 'starling.json');
     writeFileSync(
       config,
       JSON.stringify({
         pressure: {
+          maxPerClient: CONNECTIONS,
           essential: { maxWaitMs: 3, maxEventLoopDelayMs: 0 },
           deferrable: { maxWaitMs: 1, targetUtilisation: 1, targetDelayMs: Number.MAX_VALUE, maxEventLoopDelayMs: 0 },
         },
@@ -49,24 +93,8 @@ describe('a crowd read in one turn of the event loop', () => {
     dir.remove();
   });
 
-  function home(): Promise<{ status: number; retryAfter?: string; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = request(`${server.url}/api/v1/timelines/home`, { agent, headers: { authorization: `Bearer ${user.token}` } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'], body }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
-  }
-
-  const shedForWaiting = async () => {
-    const text = await (await fetch(`${server.url}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith('starling_requests_shed_total{') && l.includes('priority="essential"') && l.includes('reason="queue"'));
-    return line ? Number(line.split(' ').at(-1)) : 0;
-  };
+  const home = () => get(agent, `${server.url}/api/v1/timelines/home`, user.token);
+  const shedForWaiting = () => shed(server.url, 'queue');
 
   it('serves the first requests of the turn and refuses the ones waiting behind them', async () => {
     // A hundred open connections (requests sent at once, so each gets its own; some may be refused already).
@@ -75,17 +103,7 @@ describe('a crowd read in one turn of the event loop', () => {
     expect(Object.values(agent.freeSockets).flat()).toHaveLength(CONNECTIONS);
     const before = await shedForWaiting();
 
-    process.kill(server.pid, 'SIGSTOP');
-    let crowd: Array<{ status: number; retryAfter?: string; body: string }>;
-    try {
-      const pending = Array.from({ length: CONNECTIONS }, () => home());
-      // Every request handed to the kernel before the node wakes up: it reads them all in its first turn.
-      await new Promise((r) => setTimeout(r, 500));
-      process.kill(server.pid, 'SIGCONT');
-      crowd = await Promise.all(pending);
-    } finally {
-      process.kill(server.pid, 'SIGCONT');
-    }
+    const crowd = await inOneTurn(server.pid, () => Array.from({ length: CONNECTIONS }, () => home()));
 
     // Still the same connections: the node read the crowd from open sockets, not from its accept queue.
     expect(Object.values(agent.freeSockets).flat()).toHaveLength(CONNECTIONS);
@@ -102,5 +120,71 @@ describe('a crowd read in one turn of the event loop', () => {
 
     // Alone again: served.
     expect((await home()).status).toBe(200);
+  });
+});
+
+describe('one client flooding, read in one turn with the requests of others', () => {
+  const dir = tempDir('starling-share-');
+  const SHARE = 4;
+  const OTHERS = 10;
+  let server: ChildServer;
+  let flooder: TestUser;
+  let others: TestUser[];
+  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+
+  beforeAll(async () => {
+    // Waits long enough that nobody is refused for waiting here: what is refused is refused for its client's share.
+    const config = join(dir.path, 'starling.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        pressure: {
+          maxPerClient: SHARE,
+          congestedWaitMs: 5000,
+          essential: { maxWaitMs: 5000, maxEventLoopDelayMs: 0 },
+          deferrable: { targetUtilisation: 1, targetDelayMs: Number.MAX_VALUE, maxEventLoopDelayMs: 0 },
+        },
+      }),
+    );
+    server = await startChildServer(join(dir.path, 'data'), { STARLING_PRESSURE_ENABLED: '1', STARLING_CONFIG: config, STARLING_OPS_ENABLED: '0' });
+    flooder = await createUser(server.url, 'flooder');
+    others = [];
+    for (let i = 0; i < OTHERS; i++) others.push(await createUser(server.url, `other${i}`));
+  });
+  afterAll(async () => {
+    agent.destroy();
+    if (server) {
+      process.kill(server.pid, 'SIGCONT');
+      await server.kill('SIGTERM');
+    }
+    dir.remove();
+  });
+
+  it('gives the flood its share of the queue, refuses the rest of it at once, and serves every other client', async () => {
+    const url = `${server.url}/api/v1/timelines/home`;
+    // Open connections first, so the requests below are read from open sockets in one turn.
+    await Promise.all(Array.from({ length: CONNECTIONS }, () => get(agent, url, flooder.token)));
+    const before = await shed(server.url, 'client_share');
+    const flood = CONNECTIONS - OTHERS;
+    // The flood first, the others behind it: the order in which a plain queue would serve the flood first.
+    const answers = await inOneTurn(server.pid, () => [
+      ...Array.from({ length: flood }, () => get(agent, url, flooder.token)),
+      ...others.map((o) => get(agent, url, o.token)),
+    ]);
+    const floodAnswers = answers.slice(0, flood);
+    expect(answers.slice(flood).map((a) => a.status)).toEqual(others.map(() => 200));
+    const refused = floodAnswers.filter((a) => a.status === 503);
+    const served = floodAnswers.filter((a) => a.status === 200);
+    expect(refused.length + served.length).toBe(flood);
+    // At most SHARE waiting or running at a time; a few more may be served as earlier ones are answered mid-turn.
+    expect(served.length).toBeGreaterThanOrEqual(1);
+    expect(served.length).toBeLessThan(flood / 4);
+    for (const r of refused) {
+      expect(r.retryAfter).toBeTruthy();
+      expect(JSON.parse(r.body)).toEqual({ error: ERRORS.overloaded.message });
+    }
+    expect((await shed(server.url, 'client_share')) - before).toBe(refused.length);
+    // Nobody was refused for waiting: the others were not pushed past their bound.
+    expect(await shed(server.url, 'queue')).toBe(0);
   });
 });

@@ -9,6 +9,7 @@ function queue(opts: Partial<RequestQueueOptions> = {}) {
     congestedWaitMs: 5,
     concurrency: 100,
     maxQueued: 100,
+    maxPerClient: 100,
     turnBudgetMs: 2,
     now: () => clock.t,
     ...opts,
@@ -19,13 +20,13 @@ function queue(opts: Partial<RequestQueueOptions> = {}) {
 /** Lets the queue's pending setImmediate callbacks (turn end, one release) run. */
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
-/** Enters and records, in order, which requests ran and which were refused. */
+/** Enters and records, in order, which requests ran and which were refused. Each request is its own client unless told. */
 function recorder(q: RequestQueue) {
   const ran: string[] = [];
   const refused: string[] = [];
   const tickets = new Map<string, Ticket>();
-  const enter = (name: string, priority: 'essential' | 'deferrable' = 'essential', gone = () => false) => {
-    const t = q.enter(priority, gone);
+  const enter = (name: string, priority: 'essential' | 'deferrable' = 'essential', gone = () => false, client = name) => {
+    const t = q.enter(priority, client, gone);
     const settle = (ticket: Ticket) => {
       tickets.set(name, ticket);
       (ticket.run ? ran : refused).push(name);
@@ -40,10 +41,10 @@ function recorder(q: RequestQueue) {
 describe('the request queue', () => {
   it('runs a request at once on a quiet node, without a promise', () => {
     const { q } = queue();
-    const t = q.enter('essential', () => false);
+    const t = q.enter('essential', 'me', () => false);
     expect(t).toEqual({ run: true, waitedMs: 0, queued: false });
     expect(q.running).toBe(1);
-    q.done();
+    q.done('me');
     expect(q.running).toBe(0);
   });
 
@@ -106,7 +107,7 @@ describe('the request queue', () => {
     clock.t += 30;
     r.enter('fresh');
     expect(q.congested()).toBe(true);
-    q.done();
+    q.done('running');
     await turn();
     expect(r.refused).toEqual(['e1', 'e2', 'e3']);
     expect(r.ran).toEqual(['running', 'fresh']);
@@ -124,13 +125,13 @@ describe('the request queue', () => {
       clock.t += 0.5;
     }
     expect(q.congested()).toBe(true);
-    q.done();
+    q.done('running');
     await turn();
     expect(r.refused).toEqual(['old']); // 32.5 ms > 30 ms
     expect(r.ran).toEqual(['running', 'c']);
-    q.done();
+    q.done('c');
     await turn();
-    q.done();
+    q.done('b');
     await turn();
     expect(r.ran).toEqual(['running', 'c', 'b', 'a']);
   });
@@ -144,8 +145,8 @@ describe('the request queue', () => {
       r.enter(name);
     }
     expect(q.congested()).toBe(false);
-    for (let i = 0; i < 3; i++) {
-      q.done();
+    for (const name of ['running', 'a', 'b']) {
+      q.done(name);
       await turn();
     }
     expect(r.ran).toEqual(['running', 'a', 'b', 'c']);
@@ -176,7 +177,7 @@ describe('the request queue', () => {
     clock.t += 11;
     await new Promise((res) => setTimeout(res, 20));
     expect(r.refused).toEqual(['c']);
-    q.done();
+    q.done('a');
     await turn();
     expect(r.ran).toEqual(['a', 'b']);
   });
@@ -194,5 +195,55 @@ describe('the request queue', () => {
     await turn();
     expect(r.refused).toEqual(['left']);
     expect(r.ran).toEqual(['a', 'stays']);
+  });
+
+  it('gives one client at most `maxPerClient` of its requests waiting or running, refusing the rest at once, while others still wait their turn', async () => {
+    const { q, clock } = queue({ maxPerClient: 3 });
+    const r = recorder(q);
+    r.enter('first');
+    clock.t += 3; // the turn's budget is used: everything after waits
+    for (let i = 1; i <= 10; i++) r.enter(`flood ${i}`, 'essential', () => false, 'flooder');
+    r.enter('alice');
+    r.enter('bob');
+    // Three of the flood wait; the other seven are refused at once, said to be over the client's share.
+    expect(r.refused).toEqual(['flood 4', 'flood 5', 'flood 6', 'flood 7', 'flood 8', 'flood 9', 'flood 10']);
+    expect(r.tickets.get('flood 4')).toEqual({ run: false, waitedMs: 0, queued: false, overShare: true });
+    expect(q.counts.overShare).toBe(7);
+    expect(q.length).toBe(5);
+    for (let i = 0; i < 5; i++) await turn();
+    expect(r.ran).toEqual(['first', 'flood 1', 'flood 2', 'flood 3', 'alice', 'bob']);
+    // Running counts too: the flooder's three are still being answered, so a fourth that has to wait is refused...
+    r.enter('carol');
+    clock.t += 3;
+    r.enter('flood 11', 'essential', () => false, 'flooder');
+    expect(r.refused.at(-1)).toBe('flood 11');
+    // ...and once one of them is answered, the next may wait again.
+    q.done('flooder');
+    r.enter('flood 12', 'essential', () => false, 'flooder');
+    expect(r.refused.at(-1)).toBe('flood 11');
+    await turn();
+    expect(r.ran.at(-1)).toBe('flood 12');
+  });
+
+  it('frees a client’s share when its request is refused for waiting', async () => {
+    const { q, clock } = queue({ maxPerClient: 1, concurrency: 1 });
+    const r = recorder(q);
+    r.enter('running');
+    r.enter('late', 'deferrable', () => false, 'c');
+    clock.t += 11; // past the deferrable bound
+    await new Promise((res) => setTimeout(res, 20));
+    expect(r.refused).toEqual(['late']);
+    r.enter('again', 'essential', () => false, 'c');
+    expect(r.tickets.has('again')).toBe(false); // waiting, not refused
+    q.done('running');
+    await turn();
+    expect(r.ran).toEqual(['running', 'again']);
+  });
+
+  it('runs whatever can run at once on a quiet node, however many one client sends', () => {
+    const { q } = queue({ maxPerClient: 2 });
+    const tickets = Array.from({ length: 10 }, () => q.enter('essential', 'batch', () => false));
+    expect(tickets.every((t) => !(t instanceof Promise) && t.run)).toBe(true);
+    expect(q.counts.overShare).toBe(0);
   });
 });
