@@ -61,6 +61,23 @@ async function inOneTurn(pid: number, send: () => Promise<Answer>[]): Promise<An
   }
 }
 
+/** A `starling serve` child with load shedding on and these `pressure` settings (the ops engine off). */
+async function startShedding(dataDir: string, pressure: Record<string, unknown>): Promise<ChildServer> {
+  const config = join(dataDir, 'starling.json');
+  writeFileSync(config, JSON.stringify({ pressure }));
+  return startChildServer(join(dataDir, 'data'), { STARLING_PRESSURE_ENABLED: '1', STARLING_CONFIG: config, STARLING_OPS_ENABLED: '0' });
+}
+
+/** Stops what a describe block started, a server left stopped (SIGSTOP) included. */
+async function stopAll(server: ChildServer | undefined, agent: Agent, dir: { remove(): void }): Promise<void> {
+  agent.destroy();
+  if (server) {
+    process.kill(server.pid, 'SIGCONT');
+    await server.kill('SIGTERM');
+  }
+  dir.remove();
+}
+
 describe('a crowd read in one turn of the event loop', () => {
   const dir = tempDir('starling-wait-');
   let server: ChildServer;
@@ -70,28 +87,14 @@ describe('a crowd read in one turn of the event loop', () => {
   beforeAll(async () => {
     // Only the wait bound sheds here: deferrable admission, the hard limits and the one client's share (all hundred
     // are one user's) are set out of reach.
-    const config = join(dir.path, 'starling.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        pressure: {
-          maxPerClient: CONNECTIONS,
-          essential: { maxWaitMs: 3, maxEventLoopDelayMs: 0 },
-          deferrable: { maxWaitMs: 1, targetUtilisation: 1, targetDelayMs: Number.MAX_VALUE, maxEventLoopDelayMs: 0 },
-        },
-      }),
-    );
-    server = await startChildServer(join(dir.path, 'data'), { STARLING_PRESSURE_ENABLED: '1', STARLING_CONFIG: config, STARLING_OPS_ENABLED: '0' });
+    server = await startShedding(dir.path, {
+      maxPerClient: CONNECTIONS,
+      essential: { maxWaitMs: 3, maxEventLoopDelayMs: 0 },
+      deferrable: { maxWaitMs: 1, targetUtilisation: 1, targetDelayMs: Number.MAX_VALUE, maxEventLoopDelayMs: 0 },
+    });
     user = await createUser(server.url, 'crowd');
   });
-  afterAll(async () => {
-    agent.destroy();
-    if (server) {
-      process.kill(server.pid, 'SIGCONT');
-      await server.kill('SIGTERM');
-    }
-    dir.remove();
-  });
+  afterAll(() => stopAll(server, agent, dir));
 
   const home = () => get(agent, `${server.url}/api/v1/timelines/home`, user.token);
   const shedForWaiting = () => shed(server.url, 'queue');
@@ -134,31 +137,17 @@ describe('one client flooding, read in one turn with the requests of others', ()
 
   beforeAll(async () => {
     // Waits long enough that nobody is refused for waiting here: what is refused is refused for its client's share.
-    const config = join(dir.path, 'starling.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        pressure: {
-          maxPerClient: SHARE,
-          congestedWaitMs: 5000,
-          essential: { maxWaitMs: 5000, maxEventLoopDelayMs: 0 },
-          deferrable: { targetUtilisation: 1, targetDelayMs: Number.MAX_VALUE, maxEventLoopDelayMs: 0 },
-        },
-      }),
-    );
-    server = await startChildServer(join(dir.path, 'data'), { STARLING_PRESSURE_ENABLED: '1', STARLING_CONFIG: config, STARLING_OPS_ENABLED: '0' });
+    server = await startShedding(dir.path, {
+      maxPerClient: SHARE,
+      congestedWaitMs: 5000,
+      essential: { maxWaitMs: 5000, maxEventLoopDelayMs: 0 },
+      deferrable: { targetUtilisation: 1, targetDelayMs: Number.MAX_VALUE, maxEventLoopDelayMs: 0 },
+    });
     flooder = await createUser(server.url, 'flooder');
     others = [];
     for (let i = 0; i < OTHERS; i++) others.push(await createUser(server.url, `other${i}`));
   });
-  afterAll(async () => {
-    agent.destroy();
-    if (server) {
-      process.kill(server.pid, 'SIGCONT');
-      await server.kill('SIGTERM');
-    }
-    dir.remove();
-  });
+  afterAll(() => stopAll(server, agent, dir));
 
   it('gives the flood its share of the queue, refuses the rest of it at once, and serves every other client', async () => {
     const url = `${server.url}/api/v1/timelines/home`;
