@@ -78,13 +78,21 @@ export function isReadOnlyRefused(method: string, url: string): boolean {
   return path.startsWith('/api/') || path.startsWith('/oauth/');
 }
 
+const clients = new WeakMap<FastifyRequest, string>();
+
 /**
  * Who a request is from, for fairness (the request queue's share per client, the rate limiter): its token when it
  * has one (a person on many addresses is one client), else its address (behind a load balancer, `trustProxy`
- * makes that the client's, not the balancer's). Hashed: the rate limiter keeps its keys for a whole window.
+ * makes that the client's, not the balancer's). Hashed: the rate limiter keeps its keys for a whole window. Once
+ * per request: both ask.
  */
 export function clientOf(req: FastifyRequest): string {
-  return req.headers.authorization ? `t:${sha256(req.headers.authorization).slice(0, 24)}` : `ip:${req.ip}`;
+  let client = clients.get(req);
+  if (client === undefined) {
+    client = req.headers.authorization ? `t:${sha256(req.headers.authorization).slice(0, 24)}` : `ip:${req.ip}`;
+    clients.set(req, client);
+  }
+  return client;
 }
 
 function refuse(reply: FastifyReply, message: string, retryAfter: number) {
