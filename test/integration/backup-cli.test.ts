@@ -132,7 +132,8 @@ describe('starling backup / verify-backup / restore', () => {
     const n = await starling('restore', missing, '--data-dir', data);
     expect(n.code).not.toBe(0);
     expect(n.stderr).toMatch(/^backup is incomplete: .*manifest\.json is missing/);
-  });
+    // Four CLI processes, each starting tsx: 25–27 s in CI runs beside the chaos cluster, once past the 30 s default.
+  }, 120_000);
 
   it('refuses to restore while a server runs on the data folder', async () => {
     const server = await startChildServer(data, { STARLING_BACKUP_INTERVAL: '0' });
