@@ -108,6 +108,12 @@ export interface LoadSpec {
   overallRate?: number;
   /** Seconds before a request counts as timed out (default 10). */
   timeout?: number;
+  /**
+   * Open loop: send each request with an `x-bench-seq` header and report, of each answered one, when it was due,
+   * sent and answered (ms of the system's monotonic clock, which the node under test reads too), so the bench can
+   * split its latency into the generator's part, the wait before the node read it and the node's own time.
+   */
+  trace?: boolean;
   requests: LoadRequests;
 }
 
@@ -138,7 +144,12 @@ export interface LoadResult {
   statusCodes: Record<string, number>;
   /** post-status: ids of the statuses acknowledged with a 2xx. */
   ids?: string[];
+  /** `trace`: of each 2xx answer, [x-bench-seq, due, sent, answered] (monotonicMs). */
+  trace?: [number, number, number, number][];
 }
+
+/** The system's monotonic clock in ms (CLOCK_MONOTONIC: the same in every process on the machine). */
+export const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 /** Runs bench/load.ts in a child process and returns its result. */
 export function runLoad(spec: LoadSpec): Promise<LoadResult> {

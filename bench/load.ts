@@ -23,7 +23,7 @@ import autocannon from 'autocannon';
 import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { Pool, errors } from 'undici';
 import type { LoadResult, LoadSpec } from './lib.js';
-import { percentiles } from './lib.js';
+import { monotonicMs, percentiles } from './lib.js';
 
 async function readStdin(): Promise<string> {
   let s = '';
@@ -70,6 +70,7 @@ class Recorder {
   // part of every latency it reports, and not the node's doing.
   readonly lateness: number[] = [];
   readonly ids: string[] = [];
+  readonly trace: [number, number, number, number][] = [];
 
   constructor(readonly collectIds: boolean) {}
 
@@ -109,6 +110,7 @@ class Recorder {
       lateness: this.lateness.length ? percentiles(this.lateness) : undefined,
       statusCodes: r.codes,
       ids: this.collectIds ? this.ids : undefined,
+      trace: this.trace.length ? this.trace : undefined,
     };
   }
 }
@@ -204,20 +206,26 @@ async function openLoop(spec: LoadSpec, pool: Pool): Promise<LoadResult> {
   const meanGapMs = 1000 / spec.overallRate!;
   const endAt = began + spec.duration * 1000;
   let due = began;
+  // performance.now() and the monotonic clock differ by a constant: a trace converts with it.
+  const toMonotonic = monotonicMs() - performance.now();
   const send = (i: number, dueAt: number) => {
     const one = requestAt(i);
-    rec.lateness.push(performance.now() - dueAt);
+    const sentAt = performance.now();
+    rec.lateness.push(sentAt - dueAt);
     counts.requests++;
+    const headers = spec.trace ? { ...one.headers, 'x-bench-seq': String(i) } : one.headers;
     const p = pool
-      .request({ method: one.method, path: one.path, headers: one.headers, body: one.body })
+      .request({ method: one.method, path: one.path, headers, body: one.body })
       .then(async (res) => {
         const text = await res.body.text();
-        const latency = performance.now() - dueAt;
+        const doneAt = performance.now();
+        const latency = doneAt - dueAt;
         codes[res.statusCode] = (codes[res.statusCode] ?? 0) + 1;
         if (res.statusCode >= 200 && res.statusCode < 300) {
           counts.ok++;
           rec.record(latency, dueAt - began);
           rec.answered(text);
+          if (spec.trace) rec.trace.push([i, dueAt + toMonotonic, sentAt + toMonotonic, doneAt + toMonotonic]);
         } else counts.non2xx++;
       })
       .catch((err: unknown) => {

@@ -15,7 +15,7 @@ import { statSync } from 'node:fs';
 import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { describeLongTasks, startProfiling } from './long-tasks.js';
-import { log, ms, num, percentiles, pinCpus, runLoad, runLoads, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult } from './lib.js';
+import { log, monotonicMs, ms, num, percentiles, pinCpus, runLoad, runLoads, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult } from './lib.js';
 
 export interface OverloadOptions {
   dataDir: string;
@@ -46,6 +46,8 @@ export async function overload(o: OverloadOptions): Promise<void> {
   // the overload. The client's latency minus this is time outside the process: in the kernel before the node read
   // the request (while its loop was busy), and in the load generator.
   const inside = { unloaded: new Map<string, number[]>(), overload: new Map<string, number[]>() };
+  // Of each traced request (x-bench-seq), when the node began and finished it (monotonicMs), by route.
+  const spans = { unloaded: new Map<string, Map<number, [number, number]>>(), overload: new Map<string, Map<number, [number, number]>>() };
   let recording: keyof typeof inside | null = null;
   const node = await startNode(o.dataDir, {
     logLevel: o.logLevel,
@@ -58,6 +60,14 @@ export async function overload(o: OverloadOptions): Promise<void> {
         let a = inside[recording].get(route);
         if (!a) inside[recording].set(route, (a = []));
         a.push(reply.elapsedTime);
+        const seq = req.headers['x-bench-seq'];
+        if (typeof seq === 'string') {
+          // onResponse runs as the answer finishes ('finish'), and elapsedTime is from Fastify's start of routing.
+          const end = monotonicMs();
+          let m = spans[recording].get(route);
+          if (!m) spans[recording].set(route, (m = new Map()));
+          m.set(Number(seq), [end - reply.elapsedTime, end]);
+        }
       }),
   });
   try {
@@ -73,6 +83,7 @@ export async function overload(o: OverloadOptions): Promise<void> {
     const spec = (k: Kind, duration: number, connections: number, overallRate?: number, startAt?: number) => ({
       url: node.url,
       startAt,
+      trace: k.priority === 'essential' && overallRate !== undefined,
       connections,
       duration,
       maxRequests: 5_000_000,
@@ -216,6 +227,13 @@ export async function overload(o: OverloadOptions): Promise<void> {
       const i = percentiles(inside.unloaded.get(k.route) ?? []);
       console.log(`  ${k.name}: p50 ${ms(u.p50)} / ${ms(i.p50)}, p90 ${ms(u.p90)} / ${ms(i.p90)}, p99 ${ms(u.p99)} / ${ms(i.p99)}, max ${ms(u.max)} / ${ms(i.max)}`);
     }
+    console.log('\nwhere the essential requests\' time went, at the client (each request matched with the node\'s record of it):');
+    for (const [phase, results] of [['unloaded', kinds.map((k) => unloaded.get(k.name)!)], ['overload', loaded]] as const) {
+      kinds.forEach((k, i) => {
+        const d = decompose(results[i].trace, spans[phase].get(k.route));
+        if (d) console.log(`  ${phase}, ${k.name}: ${d}`);
+      });
+    }
     const stall = (q: number) => ms(stalls.percentile(q) / 1e6);
     const g = loaded[0].generator;
     if (g) console.log(`\nload generator (one process, CPU ${o.pin?.split(':')[1] ?? 'any'}): event-loop delay p99 ${ms(g.loopDelayP99Ms)}, max ${ms(g.loopDelayMaxMs)}; GC ${ms(g.gcMs)} in all, the longest ${ms(g.gcLongestMs)}`);
@@ -272,6 +290,38 @@ async function queueSummary(node: BenchNode): Promise<string> {
 async function batchBuckets(node: BenchNode): Promise<Map<string, number>> {
   const { values } = await node.ctx.metrics.writeBatchDuration.get();
   return new Map(values.filter((v) => v.metricName?.endsWith('_bucket')).map((v) => [String(v.labels.le), v.value]));
+}
+
+/**
+ * A traced load's latencies split into: sent late (the generator's event loop), before the node (in the kernel until
+ * the node's loop read and parsed it), in the node (Fastify's elapsedTime: queue, handler, writing the answer) and
+ * after (the answer's way back and the generator reading it). For all requests (p50, p99) and for the slowest 1 %:
+ * what their time was spent on, on average.
+ */
+function decompose(trace: LoadResult['trace'], nodeSpans: Map<number, [number, number]> | undefined): string | null {
+  if (!trace?.length || !nodeSpans?.size) return null;
+  const parts = { late: [] as number[], before: [] as number[], node: [] as number[], after: [] as number[], total: [] as number[] };
+  for (const [seq, due, sent, done] of trace) {
+    const span = nodeSpans.get(seq);
+    if (!span) continue;
+    parts.late.push(sent - due);
+    parts.before.push(span[0] - sent);
+    parts.node.push(span[1] - span[0]);
+    parts.after.push(done - span[1]);
+    parts.total.push(done - due);
+  }
+  const n = parts.total.length;
+  if (n === 0) return null;
+  const cut = percentiles(parts.total).p99;
+  const slow = parts.total.flatMap((t, i) => (t >= cut ? [i] : []));
+  const mean = (a: number[]) => slow.reduce((x, i) => x + a[i], 0) / slow.length;
+  const names = ['late', 'before', 'node', 'after'] as const;
+  return (
+    `${num(n)} matched; ` +
+    names.map((p) => `${p} p50 ${ms(percentiles(parts[p]).p50)} p99 ${ms(percentiles(parts[p]).p99)}`).join(', ') +
+    `; the slowest 1 % (≥ ${ms(cut)}): ` +
+    names.map((p) => `${p} ${ms(mean(parts[p]))}`).join(' + ')
+  );
 }
 
 /** PerformanceEntry.detail.kind of a 'gc' entry (perf_hooks.constants.NODE_PERFORMANCE_GC_*). */
