@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { openDatabase, openReplicaPool, migrateToLatest, type OpenedDatabase } from './store/db.js';
 import { createReplicaReads, recordFences } from './store/replica.js';
-import { currentAccountId } from './services/request-scope.js';
+import { currentAccountId, requestScope } from './services/request-scope.js';
 import { createIdGenerator } from './domain/ids.js';
 import type { AppContext } from './services/context.js';
 import type { Urls } from './domain/entities.js';
@@ -112,6 +112,8 @@ export async function openContext(
     // SQLite runs a batch synchronously, holding every request meanwhile: a short bound. PostgreSQL waits on the
     // network, and the event loop serves requests in between.
     ...(onPostgres ? {} : { maxBatchMs: config.writes.maxBatchMs }),
+    // A request's writes go ahead of the job worker's (fan-out and the rest can wait a little; a person cannot).
+    isForeground: () => requestScope.getStore() !== undefined,
     // Read fences (store/replica.ts) on every PostgreSQL node, replica or not: a node reading from a replica
     // must see the fences of writes made through any other node.
     ...(onPostgres ? { tagOf: currentAccountId, beforeCommit: recordFences } : {}),

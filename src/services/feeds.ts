@@ -22,20 +22,25 @@ const MERGE_DEPTH = 100;
 export const FANOUT_CHUNK = 100;
 
 /**
- * The author's follows cut into ranges of FANOUT_CHUNK, by follow id: each range is `after` < id ≤ `last`, the
- * last one open-ended so a follow made meanwhile is not missed (one made after the status is merged in by
- * mergeInto). A range may be written twice (a job run again): the inserts do nothing on conflict.
+ * The end of the next range of the author's follows, by follow id, after `after`: the range is `after` < id ≤ the
+ * id returned, or open-ended (null) when it is the last, so a follow made meanwhile is not missed (one made after
+ * the status is merged in by mergeInto). One short read of the follows index per range, each in its own turn of
+ * the event loop: reading every follower's id at once cost 1–2 ms for 1,800 followers, and a job worker starting
+ * fifty fan-outs together held the loop for 50 ms with those reads. A range may be written twice (a job run
+ * again): the inserts do nothing on conflict.
  */
-async function followRanges(ctx: AppContext, accountId: string): Promise<{ after: string; last: string | null }[]> {
-  const ids = await ctx.db.selectFrom('follows').select('id').where('target_account_id', '=', accountId).orderBy('id').execute();
-  const ranges: { after: string; last: string | null }[] = [];
-  let after = '0';
-  for (let i = FANOUT_CHUNK - 1; i < ids.length - 1; i += FANOUT_CHUNK) {
-    ranges.push({ after, last: ids[i].id });
-    after = ids[i].id;
-  }
-  ranges.push({ after, last: null });
-  return ranges;
+async function rangeEnd(ctx: AppContext, accountId: string, after: string): Promise<string | null> {
+  const ids = await ctx.db
+    .selectFrom('follows')
+    .select('id')
+    .where('target_account_id', '=', accountId)
+    .where('id', '>', after)
+    .orderBy('id')
+    .limit(2)
+    .offset(FANOUT_CHUNK - 1)
+    .execute();
+  // A follow after this range's last: the range is bounded; none: it is the last range, open-ended.
+  return ids.length === 2 ? ids[0].id : null;
 }
 
 export async function fanOut(ctx: AppContext, statusId: string): Promise<void> {
@@ -68,15 +73,17 @@ export async function fanOut(ctx: AppContext, statusId: string): Promise<void> {
         ? sql`AND (f.account_id = ${s.in_reply_to_account_id} OR EXISTS (SELECT 1 FROM follows f2 WHERE f2.account_id = f.account_id AND f2.target_account_id = ${s.in_reply_to_account_id}))`
         : sql``;
     const reblogFilter = reblogAuthor ? sql`AND f.show_reblogs = 1 AND f.account_id <> ${reblogAuthor}` : sql``;
-    for (const range of await followRanges(ctx, s.account_id)) {
-      const upTo = range.last === null ? sql`` : sql`AND f.id <= ${range.last}`;
+    for (let after: string | null = '0'; after !== null; ) {
+      const last = await rangeEnd(ctx, s.account_id, after);
+      const upTo = last === null ? sql`` : sql`AND f.id <= ${last}`;
       await ctx.write((trx) =>
         sql`
           INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
           SELECT f.account_id, ${idValue(s.id)}, ${idValue(s.account_id)}, ${idValue(reblogAuthor)} FROM follows f
-          WHERE f.target_account_id = ${s.account_id} AND f.id > ${range.after} ${upTo} ${replyFilter} ${reblogFilter}
+          WHERE f.target_account_id = ${s.account_id} AND f.id > ${after} ${upTo} ${replyFilter} ${reblogFilter}
           ON CONFLICT DO NOTHING`.execute(trx),
       );
+      after = last;
     }
   }
   if (s.visibility === 'public' && !s.reblog_of_id) {

@@ -8,6 +8,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database, Job } from '../store/schema.js';
 import type { AppContext } from './context.js';
+import { requestScope } from './request-scope.js';
 
 export type JobType = 'fanout' | 'unfanout' | 'notify' | 'feed.merge' | 'feed.unmerge';
 
@@ -141,7 +142,10 @@ export function startJobWorker(ctx: AppContext, handlers: JobHandlers, opts: { p
       again = true;
       return running;
     }
-    running = runOnce()
+    // Outside any request's scope (a kick after a request's commit would carry it along): a job's writes are
+    // background ones, which the writer puts after writes someone is waiting for (store/writer.ts).
+    running = requestScope
+      .exit(runOnce)
       .catch((err) => {
         ctx.log.error({ err }, 'job worker error');
         return 0;

@@ -1,10 +1,13 @@
 /**
  * Background work under pressure: while admission control turns requests away
  * (ctx.lifecycle.busy), the job worker yields — small batches with a pause —
- * but never stops: a post still reaches every follower's home feed.
+ * but never stops: a post still reaches every follower's home feed. And a
+ * job's writes are background ones even when a request's commit kicked the
+ * worker: the writer puts a request's writes first (store/writer.ts).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createUser, eventually, startTestServer, type TestServer } from '../helpers/server.js';
+import { requestScope } from '../../src/services/request-scope.js';
 
 describe('job worker while the node is busy', () => {
   let server: TestServer | undefined;
@@ -37,6 +40,33 @@ describe('job worker while the node is busy', () => {
       }, 20_000);
     } finally {
       server.ctx.lifecycle.busy = false;
+    }
+  });
+
+  it('runs a job outside the scope of the request that kicked it, so its writes wait behind requests\' writes', async () => {
+    const server2 = await startTestServer({ ops: { enabled: false } });
+    try {
+      const author = await createUser(server2.url, 'kicker');
+      const reader = await createUser(server2.url, 'reader');
+      await reader.client.v1.accounts.$select(author.id).follow();
+      await server2.worker.drain();
+      // Every write the fan-out makes, with the request scope it was queued in (what the writer's isForeground reads).
+      const fanOutWrites: (object | undefined)[] = [];
+      const write = server2.ctx.write;
+      Object.defineProperty(server2.ctx, 'write', {
+        value: (fn: Parameters<typeof write>[0]) => {
+          if (/\bat (async )?fanOut\b/.test(new Error().stack ?? '')) fanOutWrites.push(requestScope.getStore());
+          return write(fn);
+        },
+      });
+      // Posting commits a fanout job and kicks the worker from inside the request.
+      const status = await author.client.v1.statuses.create({ status: 'kick' });
+      await eventually(async () => (await server2.ctx.db.selectFrom('jobs').select('id').execute()).length === 0, 10_000);
+      expect(await server2.ctx.db.selectFrom('home_feed').select('account_id').where('status_id', '=', status.id).where('account_id', '=', reader.id).execute()).toHaveLength(1);
+      expect(fanOutWrites.length).toBeGreaterThan(0);
+      expect(fanOutWrites.every((scope) => scope === undefined)).toBe(true);
+    } finally {
+      await server2.stop();
     }
   });
 });

@@ -79,6 +79,24 @@ describe('group commit writer', () => {
     expect(Number(n.n)).toBe(30);
   });
 
+  it('puts the writes someone waits for ahead of background ones, and still moves the background ones in every batch', async () => {
+    const { db } = await open();
+    let foregroundNow = false;
+    const writer = createWriter(db, { maxBatch: 4, isForeground: () => foregroundNow });
+    const order: string[] = [];
+    const write = (name: string, i: number) => writer.write((trx) => trx.insertInto('tags').values(tag(i)).execute().then(() => order.push(name)));
+    // A first write starts a batch at once; everything after it waits for the next batches.
+    const all = [write('b0', 0)];
+    for (let i = 1; i <= 6; i++) all.push(write(`b${i}`, i));
+    foregroundNow = true;
+    for (let i = 1; i <= 4; i++) all.push(write(`f${i}`, 100 + i));
+    foregroundNow = false;
+    await Promise.all(all);
+    // Batches of 4: the oldest background write, then the foreground ones in order, then background ones in order.
+    expect(order).toEqual(['b0', 'b1', 'f1', 'f2', 'f3', 'b2', 'f4', 'b3', 'b4', 'b5', 'b6']);
+    expect(writer.stats.batches).toBe(4);
+  });
+
   it('rolls back a failing write without losing the others in its batch', async () => {
     const { db } = await open();
     const writer = createWriter(db);
