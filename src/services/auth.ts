@@ -66,7 +66,7 @@ export async function createApplication(
     client_secret: randomToken(),
     created_at: nowIso(ctx),
   };
-  await ctx.db.insertInto('oauth_applications').values(row).execute();
+  await ctx.write((trx) => trx.insertInto('oauth_applications').values(row).execute());
   return row;
 }
 
@@ -88,18 +88,20 @@ export function redirectUris(app: OauthApplication): string[] {
 export async function issueToken(ctx: AppContext, input: { applicationId: string; accountId: string | null; scopes: string[] }) {
   const token = randomToken();
   const createdAt = nowIso(ctx);
-  await ctx.db
-    .insertInto('oauth_tokens')
-    .values({
-      id: ctx.ids.next(),
-      token_hash: sha256(token),
-      application_id: input.applicationId,
-      account_id: input.accountId,
-      scopes: input.scopes.join(' '),
-      created_at: createdAt,
-      revoked_at: null,
-    })
-    .execute();
+  await ctx.write((trx) =>
+    trx
+      .insertInto('oauth_tokens')
+      .values({
+        id: ctx.ids.next(),
+        token_hash: sha256(token),
+        application_id: input.applicationId,
+        account_id: input.accountId,
+        scopes: input.scopes.join(' '),
+        created_at: createdAt,
+        revoked_at: null,
+      })
+      .execute(),
+  );
   return { access_token: token, token_type: 'Bearer', scope: input.scopes.join(' '), created_at: Math.floor(Date.parse(createdAt) / 1000) };
 }
 
@@ -109,20 +111,22 @@ export async function issueCode(
 ): Promise<string> {
   if (!scopesWithin(input.scopes, parseScopes(input.app.scopes))) throw new StarlingError('invalid_scope');
   const code = randomToken();
-  await ctx.db
-    .insertInto('oauth_codes')
-    .values({
-      code_hash: sha256(code),
-      application_id: input.app.id,
-      account_id: input.accountId,
-      redirect_uri: input.redirectUri,
-      scopes: input.scopes.join(' '),
-      code_challenge: input.codeChallenge,
-      code_challenge_method: input.codeChallengeMethod,
-      expires_at: new Date(ctx.now().getTime() + CODE_TTL_MS).toISOString(),
-      used_at: null,
-    })
-    .execute();
+  await ctx.write((trx) =>
+    trx
+      .insertInto('oauth_codes')
+      .values({
+        code_hash: sha256(code),
+        application_id: input.app.id,
+        account_id: input.accountId,
+        redirect_uri: input.redirectUri,
+        scopes: input.scopes.join(' '),
+        code_challenge: input.codeChallenge,
+        code_challenge_method: input.codeChallengeMethod,
+        expires_at: new Date(ctx.now().getTime() + CODE_TTL_MS).toISOString(),
+        used_at: null,
+      })
+      .execute(),
+  );
   return code;
 }
 
@@ -154,11 +158,13 @@ export async function redeemCode(
 
 /** Revoking is idempotent and says nothing about whether the token existed (RFC 7009). */
 export async function revokeToken(ctx: AppContext, app: OauthApplication, token: string): Promise<void> {
-  await ctx.db
-    .updateTable('oauth_tokens')
-    .set({ revoked_at: nowIso(ctx) })
-    .where('token_hash', '=', sha256(token))
-    .where('application_id', '=', app.id)
-    .where('revoked_at', 'is', null)
-    .execute();
+  await ctx.write((trx) =>
+    trx
+      .updateTable('oauth_tokens')
+      .set({ revoked_at: nowIso(ctx) })
+      .where('token_hash', '=', sha256(token))
+      .where('application_id', '=', app.id)
+      .where('revoked_at', 'is', null)
+      .execute(),
+  );
 }

@@ -178,8 +178,10 @@ export async function authorizeFollowRequest(ctx: AppContext, viewerId: string, 
 }
 
 export async function rejectFollowRequest(ctx: AppContext, viewerId: string, requesterId: string): Promise<Relationship> {
-  const res = await ctx.db.deleteFrom('follow_requests').where('account_id', '=', requesterId).where('target_account_id', '=', viewerId).executeTakeFirst();
-  if (Number(res.numDeletedRows) === 0) throw notFound();
+  // Read first: a request that names nothing writes nothing (not even a read fence, store/replica.ts).
+  const pending = await ctx.db.selectFrom('follow_requests').select('id').where('account_id', '=', requesterId).where('target_account_id', '=', viewerId).executeTakeFirst();
+  if (!pending) throw notFound();
+  await ctx.write((trx) => trx.deleteFrom('follow_requests').where('account_id', '=', requesterId).where('target_account_id', '=', viewerId).execute());
   return relationship(ctx, viewerId, requesterId);
 }
 

@@ -9,12 +9,14 @@ import { IDEMPOTENCY_TTL_MS } from './posts.js';
 export async function sweep(ctx: AppContext): Promise<{ idempotencyKeys: number; codes: number; mutes: number }> {
   const now = ctx.now();
   const nowIso = now.toISOString();
-  const keys = await ctx.db.deleteFrom('idempotency_keys').where('created_at', '<', new Date(now.getTime() - IDEMPOTENCY_TTL_MS).toISOString()).executeTakeFirst();
-  const codes = await ctx.db
-    .deleteFrom('oauth_codes')
-    .where((eb) => eb.or([eb('expires_at', '<', nowIso), eb('used_at', 'is not', null)]))
-    .executeTakeFirst();
-  const mutes = await ctx.db.deleteFrom('mutes').where('expires_at', 'is not', null).where('expires_at', '<', nowIso).executeTakeFirst();
+  const keys = await ctx.write((trx) => trx.deleteFrom('idempotency_keys').where('created_at', '<', new Date(now.getTime() - IDEMPOTENCY_TTL_MS).toISOString()).executeTakeFirst());
+  const codes = await ctx.write((trx) =>
+    trx
+      .deleteFrom('oauth_codes')
+      .where((eb) => eb.or([eb('expires_at', '<', nowIso), eb('used_at', 'is not', null)]))
+      .executeTakeFirst(),
+  );
+  const mutes = await ctx.write((trx) => trx.deleteFrom('mutes').where('expires_at', 'is not', null).where('expires_at', '<', nowIso).executeTakeFirst());
   return { idempotencyKeys: Number(keys.numDeletedRows), codes: Number(codes.numDeletedRows), mutes: Number(mutes.numDeletedRows) };
 }
 

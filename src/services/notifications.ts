@@ -182,13 +182,16 @@ export async function notificationView(ctx: AppContext, id: string, viewerId: st
 
 /** Deletes one of the viewer's notifications; false when there was none by that id. */
 export async function dismissNotification(ctx: AppContext, viewerId: string, id: string): Promise<boolean> {
-  const res = await ctx.db.deleteFrom('notifications').where('id', '=', id).where('account_id', '=', viewerId).executeTakeFirst();
-  return Number(res.numDeletedRows) > 0;
+  // Read first: dismissing nothing writes nothing (not even a read fence, store/replica.ts).
+  const found = await ctx.db.selectFrom('notifications').select('id').where('id', '=', id).where('account_id', '=', viewerId).executeTakeFirst();
+  if (!found) return false;
+  await ctx.write((trx) => trx.deleteFrom('notifications').where('id', '=', id).where('account_id', '=', viewerId).execute());
+  return true;
 }
 
 /** Deletes all of the viewer's notifications. */
 export async function clearNotifications(ctx: AppContext, viewerId: string): Promise<number> {
-  const res = await ctx.db.deleteFrom('notifications').where('account_id', '=', viewerId).executeTakeFirst();
+  const res = await ctx.write((trx) => trx.deleteFrom('notifications').where('account_id', '=', viewerId).executeTakeFirst());
   return Number(res.numDeletedRows);
 }
 

@@ -190,7 +190,8 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
           outcomes.push({ ok: false, error });
         }
       }
-      if (opts.beforeCommit) await opts.beforeCommit(trx, batch.slice(0, end).map((b) => b.tag));
+      // Fences for the writes that happened: one rolled back to its savepoint changed nothing to read back.
+      if (opts.beforeCommit) await opts.beforeCommit(trx, batch.slice(0, end).flatMap((b, i) => (outcomes[i].ok ? [b.tag] : [])));
       committing = true;
       await trx.commit().execute();
     } catch (err) {
