@@ -178,10 +178,11 @@ export async function authorizeFollowRequest(ctx: AppContext, viewerId: string, 
 }
 
 export async function rejectFollowRequest(ctx: AppContext, viewerId: string, requesterId: string): Promise<Relationship> {
-  // Read first: a request that names nothing writes nothing (not even a read fence, store/replica.ts).
-  const pending = await ctx.db.selectFrom('follow_requests').select('id').where('account_id', '=', requesterId).where('target_account_id', '=', viewerId).executeTakeFirst();
-  if (!pending) throw notFound();
-  await ctx.write((trx) => trx.deleteFrom('follow_requests').where('account_id', '=', requesterId).where('target_account_id', '=', viewerId).execute());
+  // Thrown inside the write, as authorizeFollowRequest: it rolls back, so a request that names nothing leaves nothing.
+  await ctx.write(async (trx) => {
+    const res = await trx.deleteFrom('follow_requests').where('account_id', '=', requesterId).where('target_account_id', '=', viewerId).executeTakeFirst();
+    if (Number(res.numDeletedRows) === 0) throw notFound();
+  });
   return relationship(ctx, viewerId, requesterId);
 }
 

@@ -9,14 +9,15 @@ import { IDEMPOTENCY_TTL_MS } from './posts.js';
 export async function sweep(ctx: AppContext): Promise<{ idempotencyKeys: number; codes: number; mutes: number }> {
   const now = ctx.now();
   const nowIso = now.toISOString();
-  const keys = await ctx.write((trx) => trx.deleteFrom('idempotency_keys').where('created_at', '<', new Date(now.getTime() - IDEMPOTENCY_TTL_MS).toISOString()).executeTakeFirst());
-  const codes = await ctx.write((trx) =>
-    trx
+  // One write, one commit: three bounded deletes.
+  const { keys, codes, mutes } = await ctx.write(async (trx) => ({
+    keys: await trx.deleteFrom('idempotency_keys').where('created_at', '<', new Date(now.getTime() - IDEMPOTENCY_TTL_MS).toISOString()).executeTakeFirst(),
+    codes: await trx
       .deleteFrom('oauth_codes')
       .where((eb) => eb.or([eb('expires_at', '<', nowIso), eb('used_at', 'is not', null)]))
       .executeTakeFirst(),
-  );
-  const mutes = await ctx.write((trx) => trx.deleteFrom('mutes').where('expires_at', 'is not', null).where('expires_at', '<', nowIso).executeTakeFirst());
+    mutes: await trx.deleteFrom('mutes').where('expires_at', 'is not', null).where('expires_at', '<', nowIso).executeTakeFirst(),
+  }));
   return { idempotencyKeys: Number(keys.numDeletedRows), codes: Number(codes.numDeletedRows), mutes: Number(mutes.numDeletedRows) };
 }
 

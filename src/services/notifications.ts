@@ -9,6 +9,7 @@ import { renderAccount, renderNotification, type MastoAccount, type MastoNotific
 import type { Notification, Status } from '../store/schema.js';
 import { applyPage, pageRows, type PageParams } from '../store/paging.js';
 import type { AppContext } from './context.js';
+import { notFound } from '../domain/errors.js';
 import type { Db } from '../store/db.js';
 import type { JobPayloads } from './jobs.js';
 import { filterVisible, loadAccounts, statusViews } from './views.js';
@@ -180,13 +181,12 @@ export async function notificationView(ctx: AppContext, id: string, viewerId: st
   return view ?? null;
 }
 
-/** Deletes one of the viewer's notifications; false when there was none by that id. */
-export async function dismissNotification(ctx: AppContext, viewerId: string, id: string): Promise<boolean> {
-  // Read first: dismissing nothing writes nothing (not even a read fence, store/replica.ts).
-  const found = await ctx.db.selectFrom('notifications').select('id').where('id', '=', id).where('account_id', '=', viewerId).executeTakeFirst();
-  if (!found) return false;
-  await ctx.write((trx) => trx.deleteFrom('notifications').where('id', '=', id).where('account_id', '=', viewerId).execute());
-  return true;
+/** Deletes one of the viewer's notifications; not_found when there is none by that id (thrown inside the write: it rolls back). */
+export async function dismissNotification(ctx: AppContext, viewerId: string, id: string): Promise<void> {
+  await ctx.write(async (trx) => {
+    const res = await trx.deleteFrom('notifications').where('id', '=', id).where('account_id', '=', viewerId).executeTakeFirst();
+    if (Number(res.numDeletedRows) === 0) throw notFound();
+  });
 }
 
 /** Deletes all of the viewer's notifications. */

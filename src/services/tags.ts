@@ -158,10 +158,8 @@ export async function followTag(ctx: AppContext, viewerId: string, rawName: stri
 export async function unfollowTag(ctx: AppContext, viewerId: string, rawName: string): Promise<MastoTagEntity> {
   const tag = await findTag(ctx, tagNameOf(rawName));
   if (!tag) throw notFound();
-  // Read first: unfollowing a tag one does not follow writes nothing.
-  const followed = await ctx.db.selectFrom('followed_tags').select('tag_id').where('account_id', '=', viewerId).where('tag_id', '=', tag.id).executeTakeFirst();
-  const deleted = followed ? await ctx.write((trx) => trx.deleteFrom('followed_tags').where('account_id', '=', viewerId).where('tag_id', '=', tag.id).executeTakeFirst()) : null;
-  if (deleted && Number(deleted.numDeletedRows) > 0) {
+  const deleted = await ctx.write((trx) => trx.deleteFrom('followed_tags').where('account_id', '=', viewerId).where('tag_id', '=', tag.id).executeTakeFirst());
+  if (Number(deleted.numDeletedRows) > 0) {
     ctx.bus.publish({ type: 'relationship.changed', accountId: viewerId, targetAccountId: viewerId, change: 'tag.unfollow', tag: tag.name });
   }
   const [view] = await tagViews(ctx, [tag], viewerId);

@@ -70,7 +70,7 @@ export async function notificationRoutes(app: FastifyInstance, { ctx }: { ctx: A
 
   app.post('/api/v1/notifications/:id/dismiss', async (req) => {
     const me = requireUser(req, 'write:notifications');
-    if (!(await dismissNotification(ctx, me.accountId, notificationId(req)))) throw notFound();
+    await dismissNotification(ctx, me.accountId, notificationId(req));
     return {};
   });
 }
