@@ -65,6 +65,18 @@ function configFrom(values: Record<string, string | boolean | undefined>): Confi
   });
 }
 
+/**
+ * A one-shot command's config. It writes to the database a running node writes to, and that node may hold the write
+ * lock for a moment (a group commit whose fsync a busy disk slows): a server keeps its busy timeout short because its
+ * requests wait while better-sqlite3 waits, but here nothing waits behind the command, so it waits for the lock
+ * rather than failing an operator's `incident create` with SQLITE_BUSY.
+ */
+const TOOL_BUSY_TIMEOUT_MS = 10_000;
+function toolConfigFrom(values: Record<string, string | boolean | undefined>): Config {
+  const config = configFrom(values);
+  return { ...config, writes: { ...config.writes, busyTimeoutMs: Math.max(config.writes.busyTimeoutMs, TOOL_BUSY_TIMEOUT_MS) } };
+}
+
 export async function main(argv: string[]): Promise<number | void> {
   const [command = 'help', ...rest] = argv;
   switch (command) {
@@ -72,7 +84,7 @@ export async function main(argv: string[]): Promise<number | void> {
       return serve(rest);
     case 'migrate': {
       const { values } = parseArgs({ args: rest, options: COMMON, strict: true });
-      const config = configFrom(values);
+      const config = toolConfigFrom(values);
       const database = openDatabase(config);
       const { applied } = await migrateToLatest(database.db);
       await database.close();
@@ -84,7 +96,7 @@ export async function main(argv: string[]): Promise<number | void> {
     case 'jobs': {
       if (rest[0] !== 'drain') throw new Error('usage: starling jobs drain');
       const { values } = parseArgs({ args: rest.slice(1), options: COMMON, strict: true });
-      const config = configFrom(values);
+      const config = toolConfigFrom(values);
       const { worker, database } = await openContext(config, createLogger({ ...config, logLevel: 'warn' }));
       const n = await worker.drain();
       await worker.stop();
@@ -97,7 +109,7 @@ export async function main(argv: string[]): Promise<number | void> {
     case 'seed':
       return seedCommand(rest);
     case 'incident':
-      return incidentCommand(rest, configFrom);
+      return incidentCommand(rest, toolConfigFrom);
     case 'ops':
       return ops(rest);
     case 'cluster':
@@ -178,7 +190,7 @@ async function admin(args: string[]): Promise<number> {
     strict: true,
   });
   if (!values.username || !values.email) throw new Error('--username and --email are required');
-  const config = configFrom(values);
+  const config = toolConfigFrom(values);
   const { ctx, database, worker } = await openContext(config, createLogger({ ...config, logLevel: 'warn' }));
   try {
     const password = values.password ?? randomBytes(12).toString('base64url');
@@ -195,7 +207,7 @@ async function admin(args: string[]): Promise<number> {
 async function feeds(args: string[]): Promise<number> {
   if (args[0] !== 'rebuild') throw new Error('usage: starling feeds rebuild [--account ID]');
   const { values } = parseArgs({ args: args.slice(1), options: { ...COMMON, account: { type: 'string' } }, strict: true });
-  const config = configFrom(values);
+  const config = toolConfigFrom(values);
   const { ctx, database, worker } = await openContext(config, createLogger({ ...config, logLevel: 'warn' }));
   try {
     const ids = values.account ? [values.account] : (await ctx.db.selectFrom('accounts').select('id').orderBy('id').execute()).map((r) => r.id);

@@ -2,9 +2,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createOAuthAPIClient, createRestAPIClient } from 'masto';
-import { childDatabaseEnv, startTestServer, tempDir } from '../helpers/server.js';
+import Database from 'better-sqlite3';
+import { childDatabaseEnv, onPostgres, startTestServer, tempDir } from '../helpers/server.js';
 
 const run = promisify(execFile);
 const BIN = resolve(import.meta.dirname, '../../bin/starling.js');
@@ -62,6 +63,28 @@ describe('starling CLI', () => {
     const r = await starling('feeds', 'rebuild');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('rebuilt 1/1 feeds');
+  });
+
+  it.skipIf(onPostgres)('waits for a running node\'s write lock instead of failing with SQLITE_BUSY', async () => {
+    // Another connection holds the write lock for longer than a server's short busy timeout (writes.busyTimeoutMs,
+    // 250 ms), as a node's group commit can on a busy disk.
+    const other = new Database(join(dir.path, 'starling.sqlite'));
+    other.exec('BEGIN IMMEDIATE');
+    const released = new Promise<void>((r) =>
+      setTimeout(() => {
+        other.exec('COMMIT');
+        other.close();
+        r();
+      }, 1500),
+    );
+    try {
+      const r = await starling('incident', 'create', '--title', 'Slow disk', '--body', 'Writes are slow.', '--components', 'posting');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/created incident \d+/);
+    } finally {
+      await released;
+    }
+    expect((await starling('incident', 'list')).stdout).toContain('Slow disk');
   });
 
   it('explains itself and refuses unknown commands and flags', async () => {

@@ -203,7 +203,7 @@ describe('starling incident (CLI)', () => {
 
   it('creates, updates and resolves incidents that the running node shows, and alerts itself', async () => {
     const created = await starling('create', '--title', 'Database failover', '--status', 'identified', '--impact', 'major', '--components', 'database,posting', '--body', 'The primary is being replaced.', '--author', 'oncall');
-    expect(created.code).toBe(0);
+    expect(created.code, created.stderr).toBe(0);
     const id = /created incident (\d+)/.exec(created.stdout)?.[1];
     expect(id).toBeDefined();
     expect(created.stdout).toContain('alerted 1 webhook');
