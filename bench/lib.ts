@@ -106,6 +106,12 @@ export interface LoadSpec {
   startAt?: number;
   /** Open loop: this many requests per second in all (autocannon overallRate); without it, closed loop. */
   overallRate?: number;
+  /**
+   * Closed loop through an undici pool (not autocannon): a connection whose request was refused (503) waits this
+   * long (ms) before its next one, as a client backing off would. Without it, a refused connection asks again at
+   * once, the node spends its time refusing, and what it served measures its refusals, not what it can serve.
+   */
+  backoffMs?: number;
   /** Seconds before a request counts as timed out (default 10). */
   timeout?: number;
   /**

@@ -5,7 +5,9 @@
  * prints a LoadResult (or an array of them) as one JSON line on stdout.
  *
  * - Closed loop (no `overallRate`): autocannon, each connection sending its
- *   next request when the last is answered — what a node can serve.
+ *   next request when the last is answered — what a node can serve; with
+ *   `backoffMs`, an undici pool instead, and a refused connection waits before
+ *   it asks again (a node that sheds load).
  * - Open loop (`overallRate`): requests are sent at their own times, Poisson
  *   arrivals at that rate, whether or not earlier ones were answered, through
  *   an undici pool, and each latency is counted from the time the request was
@@ -120,13 +122,13 @@ const specs = Array.isArray(input) ? input : [input];
 for (const spec of specs) {
   const host = new URL(spec.url).hostname;
   if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') throw new Error(`benchmarks only run against loopback, not ${host}`);
-  if (specs.length > 1 && !spec.overallRate) throw new Error('several loads in one generator must all be open loops');
+  if (specs.length > 1 && !spec.overallRate && spec.backoffMs === undefined) throw new Error('several loads in one generator must all be open loops or closed ones with backoffMs');
 }
 // The open loops' pools, warmed before the start: their first requests would otherwise pay for compiling undici's
 // parser (WebAssembly) and its code paths, 100–250 ms with generators starting on one CPU, and the node would be
 // blamed for it.
 const pools = specs.map((spec) => {
-  if (!spec.overallRate) return null;
+  if (!spec.overallRate && spec.backoffMs === undefined) return null;
   const timeoutMs = (spec.timeout ?? 10) * 1000;
   return new Pool(spec.url, { connections: spec.connections, pipelining: 1, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
 });
@@ -153,7 +155,7 @@ loopDelay.enable();
 const gcs: number[] = [];
 const gcObs = new PerformanceObserver((l) => l.getEntries().forEach((e) => gcs.push(e.duration)));
 gcObs.observe({ entryTypes: ['gc'] });
-const out = await Promise.all(specs.map((spec, i) => (pools[i] ? openLoop(spec, pools[i]) : closedLoop(spec))));
+const out = await Promise.all(specs.map((spec, i) => (!pools[i] ? closedLoop(spec) : spec.overallRate ? openLoop(spec, pools[i]) : backingOffLoop(spec, pools[i]))));
 loopDelay.disable();
 gcObs.disconnect();
 const generator = { loopDelayP99Ms: loopDelay.percentile(99) / 1e6, loopDelayMaxMs: loopDelay.max / 1e6, gcMs: gcs.reduce((a, b) => a + b, 0), gcLongestMs: Math.max(0, ...gcs) };
@@ -194,6 +196,44 @@ async function closedLoop(spec: LoadSpec): Promise<LoadResult> {
   const codes: Record<string, number> = {};
   for (const [code, v] of Object.entries(result.statusCodeStats ?? {})) codes[code] = (v as { count: number }).count;
   return rec.summary({ requests: result.requests.total, ok: result['2xx'], non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, seconds: result.duration, codes });
+}
+
+/** Each connection sends its next request when the last is answered, and waits `backoffMs` first if it was refused (503). */
+async function backingOffLoop(spec: LoadSpec, pool: Pool): Promise<LoadResult> {
+  const rec = new Recorder(spec.requests.kind === 'post-status');
+  const requestAt = requestsOf(spec.requests);
+  const codes: Record<string, number> = {};
+  const counts = { requests: 0, ok: 0, non2xx: 0, errors: 0, timeouts: 0 };
+  const endAt = began + spec.duration * 1000;
+  let i = 0;
+  const connection = async () => {
+    while (performance.now() < endAt && i < spec.maxRequests) {
+      const one = requestAt(i++);
+      const sentAt = performance.now();
+      counts.requests++;
+      try {
+        const res = await pool.request({ method: one.method, path: one.path, headers: one.headers, body: one.body });
+        const text = await res.body.text();
+        codes[res.statusCode] = (codes[res.statusCode] ?? 0) + 1;
+        if (res.statusCode >= 200 && res.statusCode < 300) {
+          // Only what was answered within the duration counts: the rate is of the duration.
+          if (performance.now() > endAt) break;
+          counts.ok++;
+          rec.record(performance.now() - sentAt, sentAt - began);
+          rec.answered(text);
+        } else {
+          counts.non2xx++;
+          if (res.statusCode === 503) await new Promise((r) => setTimeout(r, spec.backoffMs));
+        }
+      } catch (err) {
+        if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) counts.timeouts++;
+        else counts.errors++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: spec.connections }, connection));
+  await pool.close();
+  return rec.summary({ ...counts, seconds: spec.duration, codes });
 }
 
 /** Poisson arrivals at the spec's rate for its duration, each request sent when due on a free connection of the pool. */

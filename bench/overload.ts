@@ -11,11 +11,12 @@
  * `npm run bench -- overload --data-dir DIR [--duration 20] [--factor 3] [--connections 256] [--cpu-prof FILE]`
  * Figures go to docs/RELIABILITY.md.
  */
-import { statSync } from 'node:fs';
-import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { PerformanceObserver, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { describeLongTasks, startProfiling } from './long-tasks.js';
-import { log, monotonicMs, ms, num, percentiles, pinCpus, runLoad, runLoads, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult } from './lib.js';
+import { ROOT, log, monotonicMs, ms, num, percentiles, pinCpus, runLoad, runLoads, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult } from './lib.js';
 
 export interface OverloadOptions {
   dataDir: string;
@@ -77,6 +78,11 @@ export async function overload(o: OverloadOptions): Promise<void> {
       pinCpus(nodeCpus, loadCpus);
       log(`node on CPU ${nodeCpus}, load generators on CPU ${loadCpus}`);
     }
+    // Before any load: how often the node's CPU is taken away altogether (bench/cpu-pauses.ts), on the CPU the node runs on.
+    const pauseArgs = ['--import', 'tsx', 'bench/cpu-pauses.ts', '5000'];
+    const pauses = JSON.parse(
+      execFileSync(o.pin ? 'taskset' : process.execPath, o.pin ? ['-c', o.pin.split(':')[0], process.execPath, ...pauseArgs] : pauseArgs, { cwd: ROOT, encoding: 'utf8' }),
+    ) as { ms: number; gaps: number; over5: number; over10: number; pausedMs: number; longest: number[] };
     const kinds = await mix(node);
     // Generators that run together start together, once all have loaded (a few seconds of tsx on one CPU).
     const together = () => Date.now() + 3000;
@@ -105,10 +111,17 @@ export async function overload(o: OverloadOptions): Promise<void> {
       await node.idle();
     }
 
-    log(`2/4 capacity (the mix, closed loop, ${o.duration} s)`);
+    log(`2/4 capacity (the mix, closed loop, 64 connections backing off 100 ms when refused, ${o.duration} s)`);
+    const capElu = performance.eventLoopUtilization();
+    const [capCpus, capThreads] = [cpuTimes(), threadCpu()];
     const capStart = together();
-    const capRuns = await Promise.all(kinds.map((k) => runLoad(spec(k, o.duration, Math.max(1, Math.round(32 * k.share)), undefined, capStart))));
+    // One generator, 64 connections shared as the mix is; a refused connection waits 100 ms before it asks again
+    // (autocannon's connections asked again at once, and the node, busy refusing them, served 97–259 req/s from
+    // run to run with its loop 62–78 % busy: the figure measured the refusals).
+    const capRuns = await runLoads(kinds.map((k) => ({ ...spec(k, o.duration, Math.max(1, Math.round(64 * k.share)), undefined, capStart), backoffMs: 100 })));
     const capacity = capRuns.reduce((a, r) => a + r.ok / r.seconds, 0);
+    const capBusy = performance.eventLoopUtilization(capElu).utilization;
+    const [capCpusAfter, capThreadsAfter] = [cpuTimes(), threadCpu()];
     await node.idle();
 
     const target = capacity * o.factor;
@@ -145,6 +158,9 @@ export async function overload(o: OverloadOptions): Promise<void> {
     );
     gc.observe({ entryTypes: ['gc'] });
     const batchesBefore = await batchBuckets(node);
+    const threadsBefore = threadCpu();
+    const cpusBefore = cpuTimes();
+    const eluBefore = performance.eventLoopUtilization();
     const profiling = o.cpuProfile ? await startProfiling(o.cpuProfile) : null;
     recording = 'overload';
     const started = performance.now();
@@ -153,6 +169,9 @@ export async function overload(o: OverloadOptions): Promise<void> {
     const loadEnded = performance.now();
     const profile = await profiling?.stop();
     const batchesAfter = await batchBuckets(node);
+    const threadsAfter = threadCpu();
+    const cpusAfter = cpuTimes();
+    const elu = performance.eventLoopUtilization(eluBefore);
     stalls.disable();
     gc.disconnect();
     recording = null;
@@ -219,7 +238,17 @@ export async function overload(o: OverloadOptions): Promise<void> {
     const def503 = deferrable.reduce((a, r) => a + (r.statusCodes['503'] ?? 0), 0);
     const defTimeouts = deferrable.reduce((a, r) => a + r.timeouts, 0);
     console.log(`\nOverload: ${o.factor}× capacity for ${o.duration} s (generators ran ${((loadEnded - started) / 1000).toFixed(1)} s, starting included)\n`);
-    console.log(`capacity (mix, closed loop): ${num(capacity)} req/s; offered under overload: ${num(target)} req/s\n`);
+    console.log(
+      `the node's CPU, idle, before the runs (a loop reading the clock for ${pauses.ms / 1000} s): ${pauses.gaps} gaps over 1 ms, ${pauses.over5} over 5 ms, ` +
+        `${pauses.over10} over 10 ms, ${ms(pauses.pausedMs)} in all, the longest ${pauses.longest.map(ms).join(', ') || '—'}`,
+    );
+    console.log(`capacity (mix, closed loop): ${num(capacity)} req/s, the node's loop busy ${(100 * capBusy).toFixed(1)}% of the time; offered under overload: ${num(target)} req/s`);
+    if (o.pin && capCpusAfter.size) {
+      const [nodeCpus, loadCpus] = o.pin.split(':');
+      console.log(`  the node's CPU meanwhile: ${describeCpus(nodeCpus, capCpus, capCpusAfter, capThreads, capThreadsAfter)}`);
+      console.log(`  the load generators' CPU: ${describeCpus(loadCpus, capCpus, capCpusAfter, new Map(), new Map())}`);
+    }
+    console.log('');
     console.log(table(rows));
     console.log('\nunloaded, each kind alone (client / inside the node):');
     for (const k of kinds) {
@@ -237,7 +266,7 @@ export async function overload(o: OverloadOptions): Promise<void> {
     const stall = (q: number) => ms(stalls.percentile(q) / 1e6);
     const g = loaded[0].generator;
     if (g) console.log(`\nload generator (one process, CPU ${o.pin?.split(':')[1] ?? 'any'}): event-loop delay p99 ${ms(g.loopDelayP99Ms)}, max ${ms(g.loopDelayMaxMs)}; GC ${ms(g.gcMs)} in all, the longest ${ms(g.gcLongestMs)}`);
-    console.log(`node event-loop delay during the overload: p50 ${stall(50)}, p99 ${stall(99)}, max ${ms(stalls.max / 1e6)}`);
+    console.log(`node event-loop delay during the overload: p50 ${stall(50)}, p99 ${stall(99)}, max ${ms(stalls.max / 1e6)}; the loop was busy ${(100 * elu.utilization).toFixed(1)}% of the time`);
     const byKind = new Map<string, number[]>();
     for (const p of gcPauses) byKind.set(p.kind, [...(byKind.get(p.kind) ?? []), p.ms]);
     console.log(
@@ -247,6 +276,9 @@ export async function overload(o: OverloadOptions): Promise<void> {
           .join('; '),
     );
     if (profile) console.log(`CPU profile of the overload (${o.cpuProfile}): ${describeLongTasks(profile)}`);
+    if (threadsAfter.size) console.log(`CPU time by thread during the overload (${((loadEnded - started) / 1000).toFixed(1)} s; with --pin every thread shares the node's CPU): ${describeThreads(threadsBefore, threadsAfter)}`);
+    if (o.pin && cpusAfter.size) console.log(`the node's CPU during the overload: ${describeCpus(o.pin.split(':')[0], cpusBefore, cpusAfter, threadsBefore, threadsAfter)}`);
+    if (o.pin && cpusAfter.size) console.log(`the load generators' CPU during the overload: ${describeCpus(o.pin.split(':')[1], cpusBefore, cpusAfter, new Map(), new Map())}`);
     console.log(`group commits during the overload (each holds the event loop on SQLite): ${describeBatches(batchesBefore, batchesAfter)}`);
     console.log(`request queue: ${await queueSummary(node)}`);
     console.log(`process up: ${node.app.server.listening ? 'yes' : 'NO'}`);
@@ -326,6 +358,90 @@ function decompose(trace: LoadResult['trace'], nodeSpans: Map<number, [number, n
 
 /** PerformanceEntry.detail.kind of a 'gc' entry (perf_hooks.constants.NODE_PERFORMANCE_GC_*). */
 const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'mark-compact', 4: 'incremental marking', 8: 'weak callbacks' };
+
+/**
+ * CPU time (ms) of each of this process's threads, from /proc (Linux; empty elsewhere). With the node pinned to
+ * one CPU, what its other threads (checkpoints, GC helpers, libuv's pool) use is taken from the event loop.
+ */
+function threadCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return out;
+  }
+  const tick = 1000 / 100; // USER_HZ: 100 on Linux
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const name = tid === String(process.pid) ? 'main (event loop)' : stat.slice(stat.indexOf('(') + 1, close);
+      const fields = stat.slice(close + 2).split(' '); // fields[0] is field 3 (state): utime is field 14, stime 15
+      out.set(`${name}#${tid}`, (Number(fields[11]) + Number(fields[12])) * tick);
+    } catch {
+      /* the thread ended meanwhile */
+    }
+  }
+  return out;
+}
+
+function describeThreads(before: Map<string, number>, after: Map<string, number>): string {
+  const byName = new Map<string, { ms: number; threads: number }>();
+  for (const [key, t] of after) {
+    const used = t - (before.get(key) ?? 0);
+    if (used <= 0) continue;
+    const name = key.slice(0, key.lastIndexOf('#'));
+    const e = byName.get(name) ?? { ms: 0, threads: 0 };
+    byName.set(name, { ms: e.ms + used, threads: e.threads + 1 });
+  }
+  return [...byName]
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .map(([name, e]) => `${name} ${num(e.ms)} ms${e.threads > 1 ? ` (${e.threads} threads)` : ''}`)
+    .join(', ');
+}
+
+/** Each CPU's time (ms) by state, from /proc/stat (Linux; empty elsewhere). */
+function cpuTimes(): Map<string, Record<string, number>> {
+  const out = new Map<string, Record<string, number>>();
+  try {
+    for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+      const m = /^cpu(\d+) (.*)$/.exec(line);
+      if (!m) continue;
+      const [user, nice, system, idle, iowait, irq, softirq, steal] = m[2].split(' ').map((v) => Number(v) * 10);
+      out.set(m[1], { busy: user + nice + system, idle, iowait, irq: irq + softirq, steal });
+    }
+  } catch {
+    /* not Linux */
+  }
+  return out;
+}
+
+/**
+ * How the node's CPU(s) spent the overload: this process's threads, everyone else, interrupts, idle, waiting for
+ * the disk, stolen by the hypervisor. Time the node's CPU gave to others, or to nobody, while requests waited is
+ * time the node could not have served them in.
+ */
+function describeCpus(
+  pinned: string,
+  before: Map<string, Record<string, number>>,
+  after: Map<string, Record<string, number>>,
+  threadsBefore: Map<string, number>,
+  threadsAfter: Map<string, number>,
+): string {
+  const cpus = pinned.split(',').flatMap((r) => {
+    const [a, b = a] = r.split('-').map(Number);
+    return Array.from({ length: b - a + 1 }, (_, i) => String(a + i));
+  });
+  const d = { busy: 0, idle: 0, iowait: 0, irq: 0, steal: 0 };
+  for (const c of cpus) for (const k of Object.keys(d) as (keyof typeof d)[]) d[k] += (after.get(c)?.[k] ?? 0) - (before.get(c)?.[k] ?? 0);
+  let ours = 0;
+  for (const [key, t] of threadsAfter) ours += t - (threadsBefore.get(key) ?? 0);
+  const total = d.busy + d.idle + d.iowait + d.irq + d.steal || 1;
+  const pct = (v: number) => `${((100 * v) / total).toFixed(1)}%`;
+  const who = threadsAfter.size ? `this process ${pct(ours)}, other processes ${pct(Math.max(0, d.busy - ours))}` : `busy ${pct(d.busy)}`;
+  return `${who}, interrupts ${pct(d.irq)}, idle ${pct(d.idle)}, waiting for I/O ${pct(d.iowait)}, stolen ${pct(d.steal)} (CPU ${pinned})`;
+}
 
 function describeBatches(before: Map<string, number>, after: Map<string, number>): string {
   const count = (le: string) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
