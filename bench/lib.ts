@@ -186,11 +186,14 @@ export function pinCpus(nodeCpus: string, childCpus: string): void {
   loadCpus = childCpus;
 }
 
-/** Runs a bench helper script (TypeScript, through tsx) with a JSON input on stdin and a JSON result on stdout. */
-export function runChild<T>(script: string, input: unknown, timeoutMs: number): Promise<T> {
+/**
+ * Runs a bench helper script (TypeScript, through tsx) with a JSON input on stdin and a JSON result on stdout, on
+ * `cpus` (taskset; by default the load generators' CPUs once pinCpus has run).
+ */
+export function runChild<T>(script: string, input: unknown, timeoutMs: number, cpus: string | null = loadCpus): Promise<T> {
   return new Promise((resolvePromise, reject) => {
     const args = ['--import', 'tsx', resolve(ROOT, 'bench', script)];
-    const child = spawn(loadCpus ? 'taskset' : process.execPath, loadCpus ? ['-c', loadCpus, process.execPath, ...args] : args, {
+    const child = spawn(cpus ? 'taskset' : process.execPath, cpus ? ['-c', cpus, process.execPath, ...args] : args, {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'inherit'],
     });

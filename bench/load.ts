@@ -117,18 +117,21 @@ class Recorder {
   }
 }
 
+/** Open loops and backing-off closed loops go through an undici pool; plain closed loops through autocannon. */
+const pooled = (spec: LoadSpec) => Boolean(spec.overallRate) || spec.backoffMs !== undefined;
+
 const input = JSON.parse(await readStdin()) as LoadSpec | LoadSpec[];
 const specs = Array.isArray(input) ? input : [input];
 for (const spec of specs) {
   const host = new URL(spec.url).hostname;
   if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') throw new Error(`benchmarks only run against loopback, not ${host}`);
-  if (specs.length > 1 && !spec.overallRate && spec.backoffMs === undefined) throw new Error('several loads in one generator must all be open loops or closed ones with backoffMs');
+  if (specs.length > 1 && !pooled(spec)) throw new Error('several loads in one generator must all be open loops or closed ones with backoffMs');
 }
 // The open loops' pools, warmed before the start: their first requests would otherwise pay for compiling undici's
 // parser (WebAssembly) and its code paths, 100–250 ms with generators starting on one CPU, and the node would be
 // blamed for it.
 const pools = specs.map((spec) => {
-  if (!spec.overallRate && spec.backoffMs === undefined) return null;
+  if (!pooled(spec)) return null;
   const timeoutMs = (spec.timeout ?? 10) * 1000;
   return new Pool(spec.url, { connections: spec.connections, pipelining: 1, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
 });

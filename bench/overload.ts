@@ -11,12 +11,12 @@
  * `npm run bench -- overload --data-dir DIR [--duration 20] [--factor 3] [--connections 256] [--cpu-prof FILE]`
  * Figures go to docs/RELIABILITY.md.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { PerformanceObserver, monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { PerformanceObserver, monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { describeLongTasks, startProfiling } from './long-tasks.js';
-import { ROOT, log, monotonicMs, ms, num, percentiles, pinCpus, runLoad, runLoads, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult } from './lib.js';
+import { log, monotonicMs, ms, num, percentiles, pinCpus, runChild, runLoad, runLoads, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult } from './lib.js';
+import type { CpuPauses } from './cpu-pauses.js';
 
 export interface OverloadOptions {
   dataDir: string;
@@ -72,17 +72,14 @@ export async function overload(o: OverloadOptions): Promise<void> {
       }),
   });
   try {
+    const [nodeCpus, loadCpus] = o.pin?.split(':') ?? [];
     if (o.pin) {
-      const [nodeCpus, loadCpus] = o.pin.split(':');
       if (!nodeCpus || !loadCpus) throw new Error('--pin wants NODE_CPUS:LOAD_CPUS, e.g. 0:1');
       pinCpus(nodeCpus, loadCpus);
       log(`node on CPU ${nodeCpus}, load generators on CPU ${loadCpus}`);
     }
-    // Before any load: how often the node's CPU is taken away altogether (bench/cpu-pauses.ts), on the CPU the node runs on.
-    const pauseArgs = ['--import', 'tsx', 'bench/cpu-pauses.ts', '5000'];
-    const pauses = JSON.parse(
-      execFileSync(o.pin ? 'taskset' : process.execPath, o.pin ? ['-c', o.pin.split(':')[0], process.execPath, ...pauseArgs] : pauseArgs, { cwd: ROOT, encoding: 'utf8' }),
-    ) as { ms: number; gaps: number; over5: number; over10: number; pausedMs: number; longest: number[] };
+    // Before any load: how often the node's CPU is taken away altogether, on the CPU the node runs on.
+    const pauses = await runChild<CpuPauses>('cpu-pauses.ts', { ms: 5000 }, 60_000, nodeCpus ?? null);
     const kinds = await mix(node);
     // Generators that run together start together, once all have loaded (a few seconds of tsx on one CPU).
     const together = () => Date.now() + 3000;
@@ -112,16 +109,14 @@ export async function overload(o: OverloadOptions): Promise<void> {
     }
 
     log(`2/4 capacity (the mix, closed loop, 64 connections backing off 100 ms when refused, ${o.duration} s)`);
-    const capElu = performance.eventLoopUtilization();
-    const [capCpus, capThreads] = [cpuTimes(), threadCpu()];
+    const capBefore = usage();
     const capStart = together();
     // One generator, 64 connections shared as the mix is; a refused connection waits 100 ms before it asks again
     // (autocannon's connections asked again at once, and the node, busy refusing them, served 97–259 req/s from
     // run to run with its loop 62–78 % busy: the figure measured the refusals).
     const capRuns = await runLoads(kinds.map((k) => ({ ...spec(k, o.duration, Math.max(1, Math.round(64 * k.share)), undefined, capStart), backoffMs: 100 })));
     const capacity = capRuns.reduce((a, r) => a + r.ok / r.seconds, 0);
-    const capBusy = performance.eventLoopUtilization(capElu).utilization;
-    const [capCpusAfter, capThreadsAfter] = [cpuTimes(), threadCpu()];
+    const capAfter = usage();
     await node.idle();
 
     const target = capacity * o.factor;
@@ -158,9 +153,7 @@ export async function overload(o: OverloadOptions): Promise<void> {
     );
     gc.observe({ entryTypes: ['gc'] });
     const batchesBefore = await batchBuckets(node);
-    const threadsBefore = threadCpu();
-    const cpusBefore = cpuTimes();
-    const eluBefore = performance.eventLoopUtilization();
+    const usageBefore = usage();
     const profiling = o.cpuProfile ? await startProfiling(o.cpuProfile) : null;
     recording = 'overload';
     const started = performance.now();
@@ -169,9 +162,7 @@ export async function overload(o: OverloadOptions): Promise<void> {
     const loadEnded = performance.now();
     const profile = await profiling?.stop();
     const batchesAfter = await batchBuckets(node);
-    const threadsAfter = threadCpu();
-    const cpusAfter = cpuTimes();
-    const elu = performance.eventLoopUtilization(eluBefore);
+    const usageAfter = usage();
     stalls.disable();
     gc.disconnect();
     recording = null;
@@ -242,11 +233,10 @@ export async function overload(o: OverloadOptions): Promise<void> {
       `the node's CPU, idle, before the runs (a loop reading the clock for ${pauses.ms / 1000} s): ${pauses.gaps} gaps over 1 ms, ${pauses.over5} over 5 ms, ` +
         `${pauses.over10} over 10 ms, ${ms(pauses.pausedMs)} in all, the longest ${pauses.longest.map(ms).join(', ') || '—'}`,
     );
-    console.log(`capacity (mix, closed loop): ${num(capacity)} req/s, the node's loop busy ${(100 * capBusy).toFixed(1)}% of the time; offered under overload: ${num(target)} req/s`);
-    if (o.pin && capCpusAfter.size) {
-      const [nodeCpus, loadCpus] = o.pin.split(':');
-      console.log(`  the node's CPU meanwhile: ${describeCpus(nodeCpus, capCpus, capCpusAfter, capThreads, capThreadsAfter)}`);
-      console.log(`  the load generators' CPU: ${describeCpus(loadCpus, capCpus, capCpusAfter, new Map(), new Map())}`);
+    console.log(`capacity (mix, closed loop): ${num(capacity)} req/s, the node's loop busy ${loopBusy(capBefore, capAfter)} of the time; offered under overload: ${num(target)} req/s`);
+    if (nodeCpus && loadCpus && capAfter.cpus.size) {
+      console.log(`  the node's CPU meanwhile: ${describeCpus(nodeCpus, capBefore, capAfter, true)}`);
+      console.log(`  the load generators' CPU: ${describeCpus(loadCpus, capBefore, capAfter, false)}`);
     }
     console.log('');
     console.log(table(rows));
@@ -265,8 +255,8 @@ export async function overload(o: OverloadOptions): Promise<void> {
     }
     const stall = (q: number) => ms(stalls.percentile(q) / 1e6);
     const g = loaded[0].generator;
-    if (g) console.log(`\nload generator (one process, CPU ${o.pin?.split(':')[1] ?? 'any'}): event-loop delay p99 ${ms(g.loopDelayP99Ms)}, max ${ms(g.loopDelayMaxMs)}; GC ${ms(g.gcMs)} in all, the longest ${ms(g.gcLongestMs)}`);
-    console.log(`node event-loop delay during the overload: p50 ${stall(50)}, p99 ${stall(99)}, max ${ms(stalls.max / 1e6)}; the loop was busy ${(100 * elu.utilization).toFixed(1)}% of the time`);
+    if (g) console.log(`\nload generator (one process, CPU ${loadCpus ?? 'any'}): event-loop delay p99 ${ms(g.loopDelayP99Ms)}, max ${ms(g.loopDelayMaxMs)}; GC ${ms(g.gcMs)} in all, the longest ${ms(g.gcLongestMs)}`);
+    console.log(`node event-loop delay during the overload: p50 ${stall(50)}, p99 ${stall(99)}, max ${ms(stalls.max / 1e6)}; the loop was busy ${loopBusy(usageBefore, usageAfter)} of the time`);
     const byKind = new Map<string, number[]>();
     for (const p of gcPauses) byKind.set(p.kind, [...(byKind.get(p.kind) ?? []), p.ms]);
     console.log(
@@ -276,9 +266,13 @@ export async function overload(o: OverloadOptions): Promise<void> {
           .join('; '),
     );
     if (profile) console.log(`CPU profile of the overload (${o.cpuProfile}): ${describeLongTasks(profile)}`);
-    if (threadsAfter.size) console.log(`CPU time by thread during the overload (${((loadEnded - started) / 1000).toFixed(1)} s; with --pin every thread shares the node's CPU): ${describeThreads(threadsBefore, threadsAfter)}`);
-    if (o.pin && cpusAfter.size) console.log(`the node's CPU during the overload: ${describeCpus(o.pin.split(':')[0], cpusBefore, cpusAfter, threadsBefore, threadsAfter)}`);
-    if (o.pin && cpusAfter.size) console.log(`the load generators' CPU during the overload: ${describeCpus(o.pin.split(':')[1], cpusBefore, cpusAfter, new Map(), new Map())}`);
+    if (usageAfter.threads.size) {
+      console.log(`CPU time by thread during the overload (${((loadEnded - started) / 1000).toFixed(1)} s; with --pin every thread shares the node's CPU): ${describeThreads(usageBefore.threads, usageAfter.threads)}`);
+    }
+    if (nodeCpus && loadCpus && usageAfter.cpus.size) {
+      console.log(`the node's CPU during the overload: ${describeCpus(nodeCpus, usageBefore, usageAfter, true)}`);
+      console.log(`the load generators' CPU during the overload: ${describeCpus(loadCpus, usageBefore, usageAfter, false)}`);
+    }
     console.log(`group commits during the overload (each holds the event loop on SQLite): ${describeBatches(batchesBefore, batchesAfter)}`);
     console.log(`request queue: ${await queueSummary(node)}`);
     console.log(`process up: ${node.app.server.listening ? 'yes' : 'NO'}`);
@@ -417,29 +411,35 @@ function cpuTimes(): Map<string, Record<string, number>> {
   return out;
 }
 
+/** Where this process and the machine's CPUs were at one moment: a phase's figures are the difference of two. */
+interface Usage {
+  cpus: Map<string, Record<string, number>>;
+  threads: Map<string, number>;
+  elu: EventLoopUtilization;
+}
+
+const usage = (): Usage => ({ cpus: cpuTimes(), threads: threadCpu(), elu: performance.eventLoopUtilization() });
+
+/** The share of the time between two moments that this process's event loop was busy. */
+const loopBusy = (before: Usage, after: Usage) => `${(100 * performance.eventLoopUtilization(after.elu, before.elu).utilization).toFixed(1)}%`;
+
 /**
- * How the node's CPU(s) spent the overload: this process's threads, everyone else, interrupts, idle, waiting for
- * the disk, stolen by the hypervisor. Time the node's CPU gave to others, or to nobody, while requests waited is
- * time the node could not have served them in.
+ * How the pinned CPU(s) spent a phase: this process's threads (when `ours`: the node's CPUs) and everyone else, or
+ * all that was busy; interrupts, idle, waiting for the disk, stolen by the hypervisor. Time the node's CPU gave to
+ * others, or to nobody, while requests waited is time the node could not have served them in.
  */
-function describeCpus(
-  pinned: string,
-  before: Map<string, Record<string, number>>,
-  after: Map<string, Record<string, number>>,
-  threadsBefore: Map<string, number>,
-  threadsAfter: Map<string, number>,
-): string {
+function describeCpus(pinned: string, before: Usage, after: Usage, ours: boolean): string {
   const cpus = pinned.split(',').flatMap((r) => {
     const [a, b = a] = r.split('-').map(Number);
     return Array.from({ length: b - a + 1 }, (_, i) => String(a + i));
   });
   const d = { busy: 0, idle: 0, iowait: 0, irq: 0, steal: 0 };
-  for (const c of cpus) for (const k of Object.keys(d) as (keyof typeof d)[]) d[k] += (after.get(c)?.[k] ?? 0) - (before.get(c)?.[k] ?? 0);
-  let ours = 0;
-  for (const [key, t] of threadsAfter) ours += t - (threadsBefore.get(key) ?? 0);
+  for (const c of cpus) for (const k of Object.keys(d) as (keyof typeof d)[]) d[k] += (after.cpus.get(c)?.[k] ?? 0) - (before.cpus.get(c)?.[k] ?? 0);
+  let mine = 0;
+  for (const [key, t] of after.threads) mine += t - (before.threads.get(key) ?? 0);
   const total = d.busy + d.idle + d.iowait + d.irq + d.steal || 1;
   const pct = (v: number) => `${((100 * v) / total).toFixed(1)}%`;
-  const who = threadsAfter.size ? `this process ${pct(ours)}, other processes ${pct(Math.max(0, d.busy - ours))}` : `busy ${pct(d.busy)}`;
+  const who = ours ? `this process ${pct(mine)}, other processes ${pct(Math.max(0, d.busy - mine))}` : `busy ${pct(d.busy)}`;
   return `${who}, interrupts ${pct(d.irq)}, idle ${pct(d.idle)}, waiting for I/O ${pct(d.iowait)}, stolen ${pct(d.steal)} (CPU ${pinned})`;
 }
 
