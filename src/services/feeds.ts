@@ -134,7 +134,7 @@ export async function mergeInto(ctx: AppContext, accountId: string, targetId: st
     WHERE s.account_id = ${targetId} AND s.deleted_at IS NULL AND s.visibility IN ('public', 'unlisted', 'private')
       AND (s.in_reply_to_account_id IS NULL OR s.in_reply_to_account_id = s.account_id OR s.in_reply_to_account_id = ${accountId})
       AND (o.account_id IS NULL OR o.account_id <> ${accountId})
-    ORDER BY s.id DESC LIMIT ${MERGE_DEPTH}
+    ORDER BY s.id DESC LIMIT ${sql.lit(MERGE_DEPTH)}
     ON CONFLICT DO NOTHING`;
   await ctx.write((trx) => insert.execute(trx));
 }
@@ -155,7 +155,7 @@ export async function rebuildFeed(ctx: AppContext, accountId: string): Promise<v
       SELECT ${idValue(accountId)}, s.id, s.account_id, o.account_id FROM statuses s
       LEFT JOIN statuses o ON o.id = s.reblog_of_id
       WHERE s.account_id = ${accountId} AND s.deleted_at IS NULL
-      ORDER BY s.id DESC LIMIT ${MERGE_DEPTH * 4}`.execute(trx);
+      ORDER BY s.id DESC LIMIT ${sql.lit(MERGE_DEPTH * 4)}`.execute(trx);
     await sql`
       INSERT INTO home_feed (account_id, status_id, author_id, reblog_of_author_id)
       SELECT ${idValue(accountId)}, m.status_id, s.account_id, ${idValue(null)} FROM mentions m JOIN statuses s ON s.id = m.status_id

@@ -78,7 +78,7 @@ export async function computeTagTrends(ctx: AppContext): Promise<TagTrend[]> {
     GROUP BY st.tag_id, t.name
     HAVING COUNT(DISTINCT s.account_id) >= ${TREND_MIN_ACCOUNTS}
     ORDER BY observed DESC, st.tag_id
-    LIMIT ${TAG_CANDIDATES}`.execute(ctx.db);
+    LIMIT ${sql.lit(TAG_CANDIDATES)}`.execute(ctx.db);
   if (recent.rows.length === 0) return [];
 
   // The baseline of those tags only, through status_tags' (tag_id, status_id) key:
@@ -119,7 +119,7 @@ export async function computeStatusTrends(ctx: AppContext): Promise<StatusTrend[
     WHERE s.id >= ${BigInt(idAtTime(now - STATUS_TREND_MS))} AND s.id < ${BigInt(idAtTime(now + 1))} AND ${counted}
       AND s.in_reply_to_id IS NULL AND a.discoverable = 1 AND ${engagement} > 0
     ORDER BY engagement DESC, s.id DESC
-    LIMIT ${STATUS_CANDIDATES}`.execute(ctx.db);
+    LIMIT ${sql.lit(STATUS_CANDIDATES)}`.execute(ctx.db);
   const ranked = rows.rows.map((r) => {
     const age = Math.max(0, now - timeOfId(r.id));
     return { id: r.id, score: Number(r.engagement) * 0.5 ** (age / STATUS_HALF_LIFE_MS) };
