@@ -139,6 +139,9 @@ describe.skipIf(onPostgres)('SQLite query plans under sampled statistics', () =>
     const pushed = homePushedQuery(opened.db, VIEWER, { limit: 21 }).compile();
     expect(pushed.sql).toMatch(/ limit 21$/);
     expect(pushed.parameters).not.toContain(21);
+    // Ids are bound as 64-bit integers (store/db.ts), not as the strings the services hold.
+    expect(pushed.parameters.length).toBeGreaterThan(0);
+    for (const p of pushed.parameters) expect(typeof p, String(p)).toBe('bigint');
     const pulled = homePulledQuery(opened.db, VIEWER, { limit: 21, max_id: statusId(9) }, statusId(3)).compile();
     expect(pulled.sql).toMatch(/"statuses"\."distribution" = 'pull'/);
     expect(pulled.sql).toMatch(/ limit 21$/);
