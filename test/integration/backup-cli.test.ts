@@ -203,7 +203,8 @@ describe('starling backup / verify-backup / restore', () => {
     // The off-site copy is a complete backup in its own right.
     const v = await starling('verify-backup', join(offsite, names[2]!));
     expect(v.code).toBe(0);
-  });
+    // Four child processes, each starting Node: 3.6 s alone, over 30 s once in CI beside the chaos suite (a43baed).
+  }, 120_000);
 
   it('takes scheduled backups inside serve', async () => {
     const server = await startTestServer({ ops: { enabled: false }, backup: { intervalMinutes: 0, dir: join(dir.path, 'scheduled'), keep: 1 } }, data);
