@@ -71,6 +71,9 @@ describe('posting and timelines', () => {
     expect(favouritedBy.map((a) => a.username)).toEqual(['bob']);
     const rebloggedBy = await alice.client.v1.statuses.$select(post.id).rebloggedBy.list();
     expect(rebloggedBy.map((a) => a.username)).toEqual(['carol']);
+    // Each viewer's own flags, and only theirs.
+    expect(await carol.client.v1.statuses.$select(post.id).fetch()).toMatchObject({ reblogged: true, bookmarked: true, favourited: false });
+    expect(await bob.client.v1.statuses.$select(post.id).fetch()).toMatchObject({ reblogged: false, bookmarked: false, favourited: true });
     const seenByAlice = await alice.client.v1.statuses.$select(post.id).fetch();
     expect(seenByAlice).toMatchObject({ favouritesCount: 1, reblogsCount: 1, favourited: false });
     const unfav = await bob.client.v1.statuses.$select(post.id).unfavourite();
