@@ -47,34 +47,13 @@ export async function loadViewerFacts(db: Reader, viewerId: string | null, autho
   if (!viewerId || ids.length === 0) return facts;
   // One statement rather than four: on PostgreSQL one pool connection for it instead of four at once (Promise.all),
   // on SQLite 85–86 µs for a home page's authors instead of 107–112 (each statement is built and compiled apiece).
-  const rows = await db
-    .selectFrom('follows')
-    .select([sql<Fact>`'follows'`.as('fact'), 'target_account_id as id'])
-    .where('account_id', '=', viewerId)
-    .where('target_account_id', 'in', ids)
-    .unionAll(
-      db
-        .selectFrom('blocks')
-        .select([sql<Fact>`'blocked'`.as('fact'), 'target_account_id as id'])
-        .where('account_id', '=', viewerId)
-        .where('target_account_id', 'in', ids),
-    )
-    .unionAll(
-      db
-        .selectFrom('blocks')
-        .select([sql<Fact>`'blocked'`.as('fact'), 'account_id as id'])
-        .where('target_account_id', '=', viewerId)
-        .where('account_id', 'in', ids),
-    )
-    .unionAll(
-      db
-        .selectFrom('mutes')
-        .select([sql<Fact>`'muted'`.as('fact'), 'target_account_id as id'])
-        .where('account_id', '=', viewerId)
-        .where('target_account_id', 'in', ids),
-    )
-    .execute();
-  for (const r of rows) facts[r.fact].add(r.id);
+  const rows = await taggedIds<Fact>(db, viewerId, ids, [
+    { tag: 'follows', from: 'follows', viewer: 'account_id', other: 'target_account_id' },
+    { tag: 'blocked', from: 'blocks', viewer: 'account_id', other: 'target_account_id' },
+    { tag: 'blocked', from: 'blocks', viewer: 'target_account_id', other: 'account_id' },
+    { tag: 'muted', from: 'mutes', viewer: 'account_id', other: 'target_account_id' },
+  ]);
+  for (const r of rows) facts[r.tag].add(r.id);
   return facts;
 }
 
@@ -210,32 +189,34 @@ async function loadViewerFlags(db: Reader, viewerId: string | null, statusIds: s
   const flags = { favourited: new Set<string>(), reblogged: new Set<string>(), bookmarked: new Set<string>() };
   if (!viewerId || statusIds.length === 0) return flags;
   // One statement rather than three, as in loadViewerFacts (statusViews for a home page: 359–362 µs against 370–384).
-  const rows = await db
-    .selectFrom('favourites')
-    .select([sql<Flag>`'favourited'`.as('flag'), 'status_id'])
-    .where('account_id', '=', viewerId)
-    .where('status_id', 'in', statusIds)
-    .unionAll(
-      db
-        .selectFrom('statuses')
-        .select([sql<Flag>`'reblogged'`.as('flag'), sql<string>`reblog_of_id`.as('status_id')])
-        .where('account_id', '=', viewerId)
-        .where('reblog_of_id', 'in', statusIds)
-        .where('deleted_at', 'is', null),
-    )
-    .unionAll(
-      db
-        .selectFrom('bookmarks')
-        .select([sql<Flag>`'bookmarked'`.as('flag'), 'status_id'])
-        .where('account_id', '=', viewerId)
-        .where('status_id', 'in', statusIds),
-    )
-    .execute();
-  for (const r of rows) flags[r.flag].add(r.status_id);
+  const rows = await taggedIds<keyof typeof flags>(db, viewerId, statusIds, [
+    { tag: 'favourited', from: 'favourites', viewer: 'account_id', other: 'status_id' },
+    { tag: 'reblogged', from: 'statuses', viewer: 'account_id', other: 'reblog_of_id', undeleted: true },
+    { tag: 'bookmarked', from: 'bookmarks', viewer: 'account_id', other: 'status_id' },
+  ]);
+  for (const r of rows) flags[r.tag].add(r.id);
   return flags;
 }
 
-type Flag = 'favourited' | 'reblogged' | 'bookmarked';
+/** One part of taggedIds: the rows of `from` whose `viewer` column is the viewer, their `other` column tagged `tag`. */
+type TaggedPart<T extends string> = {
+  [K in keyof Database]: { tag: T; from: K; viewer: keyof Database[K] & string; other: keyof Database[K] & string; undeleted?: true };
+}[keyof Database];
+
+/**
+ * `SELECT tag, other AS id FROM from WHERE viewer = ? AND other IN (ids)` for each part, as one `UNION ALL`
+ * statement: what the viewer has to do with a page's accounts or statuses, in one round trip. `undeleted` keeps
+ * only rows whose `deleted_at` is null.
+ */
+async function taggedIds<T extends string>(db: Reader, viewerId: string, ids: readonly string[], parts: readonly TaggedPart<T>[]): Promise<{ tag: T; id: string }[]> {
+  const selects = parts.map(
+    (p) =>
+      sql`SELECT ${sql.lit(p.tag)} AS tag, ${sql.ref(p.other)} AS id FROM ${sql.table(p.from)}
+        WHERE ${sql.ref(p.viewer)} = ${viewerId} AND ${sql.ref(p.other)} IN (${sql.join(ids)})${p.undeleted ? sql` AND deleted_at IS NULL` : sql``}`,
+  );
+  return (await sql<{ tag: T; id: string }>`${sql.join(selects, sql` UNION ALL `)}`.execute(db)).rows;
+}
+
 
 function groupBy<T>(rows: readonly T[], key: (r: T) => string): Map<string, T[]> {
   const m = new Map<string, T[]>();

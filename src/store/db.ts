@@ -91,12 +91,10 @@ class StarlingSqliteCompiler extends SqliteQueryCompiler {
     this.countOrParameter('offset ', node.offset);
   }
   private countOrParameter(keyword: string, node: OperationNode): void {
+    this.append(keyword);
     const v = ValueNode.is(node) ? node.value : undefined;
-    if ((typeof v === 'number' && Number.isSafeInteger(v)) || typeof v === 'bigint') this.append(`${keyword}${v}`);
-    else {
-      this.append(keyword);
-      this.visitNode(node);
-    }
+    if ((typeof v === 'number' && Number.isSafeInteger(v)) || typeof v === 'bigint') this.append(String(v));
+    else this.visitNode(node);
   }
 }
 
