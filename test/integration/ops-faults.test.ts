@@ -15,7 +15,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, eventually, type TestServer } from '../helpers/server.js';
 import type { IncidentView } from '../../src/ops/model.js';
 
@@ -74,6 +74,12 @@ afterAll(async () => {
 });
 
 describe('a database that goes away', () => {
+  // Undo the fault even when an assertion fails before the test removes it, so
+  // one failure does not leave the next test waiting on a closed database.
+  afterEach(() => {
+    if (!server.database.sqlite.open) server.database.reopen();
+  });
+
   it('is detected, becomes an incident with a signed alert, and resolves by itself once it is back', async () => {
     const readyBefore = await fetch(`${server.url}/readyz`);
     expect(readyBefore.status).toBe(200);
@@ -116,9 +122,20 @@ describe('a database that goes away', () => {
     expect(verify(opened)).toBe(true);
     expect(Math.abs(Number(opened.headers['x-starling-timestamp']) - Date.now() / 1000)).toBeLessThan(60);
     expect(opened.body.incident!.id).toBe(incident.id);
-    // What was failing at that moment (the database check may trail the HTTP probes by one round).
-    expect(opened.body.components.map((c) => c.id)).toEqual(expect.arrayContaining(['posting']));
+    // What was failing at that moment: whichever probe crossed its threshold first
+    // (under load, the notifications probe can beat posting by a round).
+    expect(opened.body.components.length).toBeGreaterThan(0);
     expect(opened.body.components.every((c) => c.status !== 'operational')).toBe(true);
+    // Operators are told that posting is affected while the fault lasts: in the
+    // opening alert, or in an update for the same incident.
+    const namesPosting = await eventually(
+      async () =>
+        hook.received.find(
+          (r) => r.body.incident?.id === incident.id && r.body.event !== 'incident.resolved' && r.body.components.some((c) => c.id === 'posting' && c.status !== 'operational'),
+        ),
+      10_000,
+    );
+    expect(verify(namesPosting)).toBe(true);
     expect(opened.body.page.url).toMatch(/\/status$/);
     console.log(`fault → signed alert received: ${opened.at - faultAt} ms`);
     // Tampering is detected: the signature covers the body.
