@@ -197,7 +197,8 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     if (priority === 'exempt' || ops.isProbe(req.headers[PROBE_HEADER])) return;
     if (priority === 'deferrable' && (pressed || !deferrable.admit())) return reply.send(refused(req, reply, 'admission', deferrable.fraction, priority));
     const client = clientOf(req);
-    const entered = queue.enter(priority, client, () => req.raw.socket?.destroyed !== false);
+    // Gone: no socket, or a closed one. Injected requests (tests, benches) have a socket without `destroyed`: not gone.
+    const entered = queue.enter(priority, client, () => !req.raw.socket || req.raw.socket.destroyed === true);
     const ticket = entered instanceof Promise ? await entered : entered;
     if (ticket.queued) ctx.metrics.queueWait.observe({ priority, outcome: ticket.run ? 'run' : 'refused' }, ticket.waitedMs / 1000);
     // One client over its share says nothing of the node's load: not counted as pressure.

@@ -222,6 +222,23 @@ describe('load shedding by priority', () => {
   });
 });
 
+describe('the request queue and requests made in process', () => {
+  it('queues injected requests (no network socket) and runs them, instead of refusing them as if their client had gone', async () => {
+    // One request runs at a time: the others wait in the queue, with bounds long enough that none waits past them.
+    const server = await startTestServer({ ops: { enabled: false }, pressure: { concurrency: 1, congestedWaitMs: 10_000, essential: { maxWaitMs: 10_000 } } });
+    servers.push(server);
+    const carol = await createUser(server.url, 'carol');
+    const codes = await Promise.all(
+      Array.from({ length: 6 }, () => server.app.inject({ method: 'GET', url: '/api/v1/timelines/home', headers: { authorization: `Bearer ${carol.token}` } }).then((r) => r.statusCode)),
+    );
+    expect(codes).toEqual(Array(6).fill(200));
+    const metrics = (await get(`${server.url}/metrics`)).text;
+    // They did wait in the queue (so the test exercised it), and none was refused.
+    expect(Number(/starling_request_queue_wait_seconds_count\{[^}]*outcome="run"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? 0)).toBeGreaterThan(0);
+    expect(metrics).not.toMatch(/starling_request_queue_wait_seconds_count\{[^}]*outcome="refused"[^}]*\} [1-9]/);
+  });
+});
+
 /**
  * A public timeline request refused by the check on work waiting behind the requests (under-pressure's health
  * check: writes, pool connections, background jobs), as the metrics count it: a 503 for another reason (the
