@@ -194,17 +194,25 @@ export function createTrends(ctx: AppContext, opts: { ttlMs?: number } = {}): Tr
     async statuses(viewerId, page) {
       const ranking = await statusRanking();
       if (page.offset >= ranking.length) return [];
-      // Fresh rows (counts change, statuses get deleted), then what this viewer may see.
-      const ids = ranking.map((r) => r.id);
-      const rows = await ctx.db.selectFrom('statuses').selectAll().where('id', 'in', ids).execute();
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      const ordered = ids.flatMap((id) => byId.get(id) ?? []);
-      let visible = await filterVisible(ctx.db, viewerId, ordered);
-      if (viewerId) {
-        const { muted } = await loadViewerFacts(ctx.db, viewerId, visible.map((s) => s.account_id));
-        visible = visible.filter((s) => !muted.has(s.account_id));
+      // Fresh rows (counts change, statuses get deleted), then what this viewer may see, down the ranking only
+      // as far as the page needs: a first page used to read and filter all of it (up to 200 statuses, the
+      // viewer's relationships to every author) to show 20.
+      const want = page.offset + page.limit;
+      const visible: Status[] = [];
+      for (let from = 0; from < ranking.length && visible.length < want; ) {
+        // A few more than are missing: some are hidden from this viewer, deleted or muted.
+        const ids = ranking.slice(from, from + want - visible.length + 10).map((r) => r.id);
+        from += ids.length;
+        const rows = await ctx.db.selectFrom('statuses').selectAll().where('id', 'in', ids).execute();
+        const byId = new Map(rows.map((r) => [r.id, r]));
+        let seen = await filterVisible(ctx.db, viewerId, ids.flatMap((id) => byId.get(id) ?? []));
+        if (viewerId) {
+          const { muted } = await loadViewerFacts(ctx.db, viewerId, seen.map((s) => s.account_id));
+          seen = seen.filter((s) => !muted.has(s.account_id));
+        }
+        visible.push(...seen);
       }
-      return visible.slice(page.offset, page.offset + page.limit);
+      return visible.slice(page.offset, want);
     },
   };
 }

@@ -258,6 +258,12 @@ describe('trending statuses', () => {
     // A viewer who blocked the author does not see it.
     await stranger.client.v1.accounts.$select(author.id).block();
     expect((await stranger.client.v1.trends.statuses.list()).map((s) => s.id)).not.toContain(hot.id);
+    // Paged one at a time, the same list as in one page: what the viewer hid (the first-ranked) left out of both.
+    const full = (await stranger.client.v1.trends.statuses.list({ limit: 40 })).map((s) => s.id);
+    expect(full.length).toBeGreaterThan(1);
+    const paged: string[] = [];
+    for (let offset = 0; offset <= full.length; offset++) paged.push(...(await stranger.client.v1.trends.statuses.list({ limit: 1, offset })).map((s) => s.id));
+    expect(paged).toEqual(full);
     expect(await createRestAPIClient({ url: server.url }).v1.trends.links.list()).toEqual([]);
   });
 });
