@@ -16,6 +16,7 @@ import { sql } from 'kysely';
 import { ROOT, log, ms, num, percentiles, runChild, runLoad, startNode, table, tokenFor, type LoadResult, type BenchNode } from './lib.js';
 import type { StreamInput, StreamOutput } from './stream-client.js';
 import { overload } from './overload.js';
+import { replans } from './replans.js';
 
 const USAGE = `Usage: npm run bench -- <command> --data-dir DIR [options]
 
@@ -37,6 +38,10 @@ Commands:
       [--duration 20] [--factor 3] [--connections 256] [--shed-delay-ms N] [--pin NODE_CPUS:LOAD_CPUS]
                   --pin 0:1 runs the node on CPU 0 and the load generators on CPU 1 (taskset)
       [--cpu-prof FILE] profiles the node during the overload and reports what held its event loop
+  replans         Drives the API as a few seeded users, then times every SQLite statement it saw re-bound
+                  on every run against bound once: finds statements SQLite plans again on every run
+                  (a bound LIMIT, a bound value a partial index is defined by). Exits 1 if it finds one.
+      [--users 20]    Writes a few posts, favourites and follows into the dataset.
   coldstart       node bin/starling.js serve → first 200 on /health, repeated
       [--runs 10] [--env KEY=VALUE ...]   (needs a current build: npm run build)
 
@@ -70,6 +75,7 @@ const { positionals, values: flags } = parseArgs({
     'shed-delay-ms': { type: 'string' },
     pin: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    users: { type: 'string', default: '20' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -392,6 +398,10 @@ if (!command || flags.help) {
     post,
     stream,
     coldstart,
+    replans: async () => {
+      const clean = await replans({ dataDir: dataDir(), users: int('users'), logLevel: flags['log-level'], configFile: flags.config });
+      if (!clean) process.exitCode = 1;
+    },
     overload: () =>
       overload({
         dataDir: dataDir(),
