@@ -38,6 +38,7 @@ Commands:
       [--duration 20] [--factor 3] [--connections 256] [--shed-delay-ms N] [--pin NODE_CPUS:LOAD_CPUS]
                   --pin 0:1 runs the node on CPU 0 and the load generators on CPU 1 (taskset)
       [--cpu-prof FILE] profiles the node during the overload and reports what held its event loop
+      [--repeat N] N runs, each on a fresh node, and a summary against the bar with the medians
   replans         Drives the API as a few seeded users, then times every SQLite statement it saw re-bound
                   on every run against bound once: finds statements SQLite plans again on every run
                   (a bound LIMIT, a bound value a partial index is defined by). Exits 1 if it finds one.
@@ -76,6 +77,7 @@ const { positionals, values: flags } = parseArgs({
     pin: { type: 'string' },
     'cpu-prof': { type: 'string' },
     users: { type: 'string', default: '20' },
+    repeat: { type: 'string', default: '1' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -414,6 +416,7 @@ if (!command || flags.help) {
         overrides: flags['shed-delay-ms'] ? { pressure: { deferrable: { maxEventLoopDelayMs: int('shed-delay-ms') } } } : undefined,
         pin: flags.pin,
         cpuProfile: flags['cpu-prof'],
+        repeat: int('repeat'),
       }),
   };
   const fn = commands[command];
