@@ -17,6 +17,7 @@ import { ROOT, log, ms, num, percentiles, runChild, runLoad, startNode, table, t
 import type { StreamInput, StreamOutput } from './stream-client.js';
 import { overload } from './overload.js';
 import { replans } from './replans.js';
+import { alloc } from './alloc.js';
 
 const USAGE = `Usage: npm run bench -- <command> --data-dir DIR [options]
 
@@ -43,6 +44,9 @@ Commands:
                   on every run against bound once: finds statements SQLite plans again on every run
                   (a bound LIMIT, a bound value a partial index is defined by). Exits 1 if it finds one.
       [--users 20]    Writes a few posts, favourites and follows into the dataset.
+  alloc           GET --path as seeded users in process under V8's sampling heap profiler: bytes allocated per
+                  request, by the function that allocated them and by Starling's functions with their callees
+      [--path /api/v1/timelines/home] [--requests 2000]
   coldstart       node bin/starling.js serve → first 200 on /health, repeated
       [--runs 10] [--env KEY=VALUE ...]   (needs a current build: npm run build)
 
@@ -78,6 +82,8 @@ const { positionals, values: flags } = parseArgs({
     'cpu-prof': { type: 'string' },
     users: { type: 'string', default: '20' },
     repeat: { type: 'string', default: '1' },
+    path: { type: 'string', default: '/api/v1/timelines/home' },
+    requests: { type: 'string', default: '2000' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -400,6 +406,7 @@ if (!command || flags.help) {
     post,
     stream,
     coldstart,
+    alloc: () => alloc({ dataDir: dataDir(), path: flags.path!, requests: int('requests'), logLevel: flags['log-level'], configFile: flags.config }),
     replans: async () => {
       const clean = await replans({ dataDir: dataDir(), users: int('users'), logLevel: flags['log-level'], configFile: flags.config });
       if (!clean) process.exitCode = 1;

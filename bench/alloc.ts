@@ -1,0 +1,83 @@
+/**
+ * Where a request's allocations go. Garbage collection holds the event loop (scavenges of 3–9 ms, incremental
+ * marking of 10–43 ms under the overload bench, docs/RELIABILITY.md), and what a request allocates sets how
+ * often it runs; this shows what to allocate less of.
+ *
+ * It serves `--requests` GETs of `--path` as random seeded users in this process (`app.inject`, one after
+ * another, after as many to warm up) under V8's sampling heap profiler (every object sampled with a probability
+ * by size, including those the next scavenge frees), and prints the bytes allocated per request: by the function
+ * that allocated them, and by Starling's own functions including what they called. The stacks are synchronous
+ * ones: what runs after an `await` is counted from where it resumed, not under the function that awaited.
+ * light-my-request's share (the in-process client) is not a real server's.
+ */
+import { Session } from 'node:inspector/promises';
+import { sql } from 'kysely';
+import { log, startNode, tokenFor } from './lib.js';
+
+export interface AllocOptions {
+  dataDir: string;
+  path: string;
+  requests: number;
+  logLevel?: string;
+  configFile?: string;
+}
+
+interface ProfileNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: ProfileNode[];
+}
+
+export async function alloc(o: AllocOptions): Promise<void> {
+  const node = await startNode(o.dataDir, { logLevel: o.logLevel, configFile: o.configFile, overrides: { pressure: { enabled: false } } });
+  const session = new Session();
+  try {
+    const { rows } = await sql<{ id: string }>`SELECT id FROM accounts WHERE following_count > 0 ORDER BY random() LIMIT 200`.execute(node.ctx.db);
+    if (rows.length === 0) throw new Error('the dataset has no account that follows anyone: seed it first');
+    const auth = rows.map((r) => `Bearer ${tokenFor(String(r.id))}`);
+    const serve = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const res = await node.app.inject({ url: o.path, headers: { authorization: auth[i % auth.length] } });
+        if (res.statusCode !== 200) throw new Error(`GET ${o.path} answered ${res.statusCode}: ${res.body.slice(0, 200)}`);
+      }
+    };
+    await serve(o.requests);
+    session.connect();
+    await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    await serve(o.requests);
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    const head = profile.head as unknown as ProfileNode;
+
+    const name = (n: ProfileNode) => {
+      const f = n.callFrame;
+      const where = f.url.replace(/^.*\/(node_modules\/(?:@[^/]+\/)?[^/]+|src)\//, '$1/').replace(/^file:\/\//, '');
+      return `${f.functionName || '(anonymous)'} ${where || '(native)'}${f.url ? `:${f.lineNumber + 1}` : ''}`;
+    };
+    const self = new Map<string, number>();
+    // Inclusive: a Starling function and everything it called (counted once per function, however deep the recursion).
+    const inclusive = new Map<string, number>();
+    const walk = (n: ProfileNode, open: Set<string>): number => {
+      const key = name(n);
+      self.set(key, (self.get(key) ?? 0) + n.selfSize);
+      const own = /\/src\//.test(n.callFrame.url) && !open.has(key);
+      if (own) open.add(key);
+      let total = n.selfSize;
+      for (const c of n.children) total += walk(c, open);
+      if (own) {
+        open.delete(key);
+        inclusive.set(key, (inclusive.get(key) ?? 0) + total);
+      }
+      return total;
+    };
+    const total = walk(head, new Set());
+    const kb = (b: number) => `${(b / o.requests / 1024).toFixed(1)} KB`;
+    log(`dataset: ${o.dataDir}; GET ${o.path} × ${o.requests} as ${auth.length} users, after as many to warm up`);
+    console.log(`allocated per request (sampled): ${kb(total)}\n\nby the function that allocated (top 25):`);
+    for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${kb(v).padStart(9)}  ${k}`);
+    console.log(`\nby Starling's functions, with what they called (top 20):`);
+    for (const [k, v] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`  ${kb(v).padStart(9)}  ${k}`);
+  } finally {
+    session.disconnect();
+    await node.close();
+  }
+}
