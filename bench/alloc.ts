@@ -11,8 +11,7 @@
  * light-my-request's share (the in-process client) is not a real server's.
  */
 import { Session } from 'node:inspector/promises';
-import { sql } from 'kysely';
-import { log, startNode, tokenFor } from './lib.js';
+import { log, randomViewers, startNode } from './lib.js';
 
 export interface AllocOptions {
   dataDir: string;
@@ -32,9 +31,8 @@ export async function alloc(o: AllocOptions): Promise<void> {
   const node = await startNode(o.dataDir, { logLevel: o.logLevel, configFile: o.configFile, overrides: { pressure: { enabled: false } } });
   const session = new Session();
   try {
-    const { rows } = await sql<{ id: string }>`SELECT id FROM accounts WHERE following_count > 0 ORDER BY random() LIMIT 200`.execute(node.ctx.db);
-    if (rows.length === 0) throw new Error('the dataset has no account that follows anyone: seed it first');
-    const auth = rows.map((r) => `Bearer ${tokenFor(String(r.id))}`);
+    const auth = await randomViewers(node, 200);
+    if (auth.length === 0) throw new Error('the dataset has no account that follows anyone: seed it first');
     const serve = async (n: number) => {
       for (let i = 0; i < n; i++) {
         const res = await node.app.inject({ url: o.path, headers: { authorization: auth[i % auth.length] } });

@@ -7,6 +7,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import { loadConfig, type Config } from '../src/config.js';
 import { createLogger, openContext } from '../src/server.js';
 import type { OpenedDatabase } from '../src/store/db.js';
@@ -87,6 +88,12 @@ export async function startNode(
 
 /** The access token the seeder made for an account. */
 export const tokenFor = (accountId: string) => `bench-token-${accountId}`;
+
+/** The Authorization headers of up to `n` random seeded accounts that follow someone (their home timelines have statuses). */
+export async function randomViewers(node: BenchNode, n: number): Promise<string[]> {
+  const { rows } = await sql<{ id: string }>`SELECT id FROM accounts WHERE following_count > 0 ORDER BY random() LIMIT ${sql.lit(n)}`.execute(node.ctx.db);
+  return rows.map((r) => `Bearer ${tokenFor(String(r.id))}`);
+}
 
 // ---------------------------------------------------------------------------
 // The load generator runs in a child process (bench/load.ts); these are its input and output.

@@ -13,7 +13,7 @@ import { cpus, totalmem } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { sql } from 'kysely';
-import { ROOT, log, ms, num, percentiles, runChild, runLoad, startNode, table, tokenFor, type LoadResult, type BenchNode } from './lib.js';
+import { ROOT, log, ms, num, percentiles, randomViewers, runChild, runLoad, startNode, table, tokenFor, type LoadResult, type BenchNode } from './lib.js';
 import type { StreamInput, StreamOutput } from './stream-client.js';
 import { overload } from './overload.js';
 import { replans } from './replans.js';
@@ -178,11 +178,7 @@ async function timeline(quick: boolean): Promise<void> {
     const ceilBody = Buffer.from(await ceil.arrayBuffer());
     if (!ceilBody.equals(body)) throw new Error('the ceiling route does not return the same bytes');
 
-    let viewers: string[] = [];
-    if (viewerCount > 1) {
-      const { rows } = await sql<{ id: string }>`SELECT id FROM accounts WHERE following_count > 0 ORDER BY random() LIMIT ${viewerCount}`.execute(db);
-      viewers = rows.map((r) => `Bearer ${tokenFor(String(r.id))}`);
-    }
+    const viewers = viewerCount > 1 ? await randomViewers(node, viewerCount) : [];
 
     log(`machine: ${machine()}`);
     log(`dataset: ${dir}; viewer ${viewer} follows ${cand[0].following_count} accounts (median ${median}); ${pulls} 'pull' authors in the dataset`);

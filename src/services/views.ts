@@ -217,7 +217,6 @@ async function taggedIds<T extends string>(db: Reader, viewerId: string, ids: re
   return (await sql<{ tag: T; id: string }>`${sql.join(selects, sql` UNION ALL `)}`.execute(db)).rows;
 }
 
-
 function groupBy<T>(rows: readonly T[], key: (r: T) => string): Map<string, T[]> {
   const m = new Map<string, T[]>();
   for (const r of rows) {
