@@ -5,10 +5,13 @@
  * the same data and port, and each post is on the server exactly once. The
  * banner appears during the outage and clears after. Then a post queued during
  * a second outage survives the tab being closed, and is sent by the next one.
+ * Last, read-only mode: the server answers, and says why it refuses the post;
+ * the app shows its words and waits as long as it asked.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { runStarling } from '../helpers/cli.js';
 import { createUser, tempDir, type TestUser } from '../helpers/server.js';
 import { ConsoleWatch, SCREENSHOTS, ensureWebBuilt, freePort, haveChromium, launch, newContext, signInInUi, startOnPort, waitFor, type PortServer } from './web-support.js';
 
@@ -120,6 +123,54 @@ describe.skipIf(!haveChromium)('web app through a server outage', () => {
     expect(await copiesOf('Queued, then the tab was closed')).toBe(1);
     expect(await copiesOf('Written just before the crash')).toBe(1);
     expect(await next.evaluate(() => JSON.parse(localStorage.getItem('starling.outbox.v1') ?? '[]').length)).toBe(0);
+  }, 60_000);
+
+  it("says what the server said in read-only mode, waits as long as it asked, and posts once it can", async () => {
+    const tab = watch.watch(await ctx.newPage(), 'alice-read-only');
+    // Chromium logs every 503 it receives as a console error; these are the refusals this test causes.
+    watch.allow(/status of 503 \(Service Unavailable\)/);
+    await tab.goto(`${base}/`);
+    await tab.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+    const mode = async () => ((await (await fetch(`${base}/readyz`)).json()) as { mode?: string }).mode;
+    expect((await runStarling(['maintenance', 'on', '--data-dir', dir.path])).code).toBe(0);
+    await waitFor(async () => (await mode()) === 'read-only', 10_000, 'read-only mode');
+
+    const posts: number[] = [];
+    tab.on('request', (r) => {
+      if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/v1/statuses') posts.push(Date.now());
+    });
+    await tab.getByLabel("What's on your mind?").fill('Written while posting is paused');
+    await tab.getByRole('button', { name: 'Post', exact: true }).click();
+    const queued = tab.locator('.outbox-entry[data-state="queued"]', { hasText: 'Written while posting is paused' });
+    await queued.waitFor({ timeout: 10_000 });
+    // The server's reason and its Retry-After (30 s), not "can't be reached": the server answered.
+    await expect.poll(() => queued.innerText()).toMatch(/read-only mode/);
+    expect(await queued.innerText()).toMatch(/trying again in (2\d|30) s/);
+    const banner = tab.getByTestId('degraded-banner');
+    await banner.waitFor();
+    expect(await banner.innerText()).toContain('read-only mode');
+    expect(await banner.innerText()).not.toContain("can't be reached");
+    await tab.screenshot({ path: join(SCREENSHOTS, 'web-read-only-light-wide.png') });
+
+    // Reads go on meanwhile, and nothing sends the post again before the server's time: not the reads that
+    // succeed, not the app's health checks.
+    await tab.getByRole('link', { name: /^Notifications/ }).first().click();
+    await tab.getByRole('heading', { name: 'Notifications', level: 1 }).waitFor();
+    await tab.getByRole('link', { name: 'Home', exact: true }).first().click();
+    await tab.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+    await tab.waitForTimeout(7000);
+    expect(posts).toHaveLength(1);
+    expect(await copiesOf('Written while posting is paused')).toBe(0);
+
+    // Posting is back: "Retry now" sends it, under its key, once.
+    expect((await runStarling(['maintenance', 'off', '--data-dir', dir.path])).code).toBe(0);
+    await waitFor(async () => (await mode()) === 'read-write', 10_000, 'read-write mode');
+    await queued.getByRole('button', { name: 'Retry now' }).click();
+    await tab.locator('.outbox-entry[data-state="posted"]', { hasText: 'Written while posting is paused' }).waitFor({ timeout: 10_000 });
+    expect(await copiesOf('Written while posting is paused')).toBe(1);
+    expect(posts).toHaveLength(2);
+    // A write went through: the server's refusal is no longer news.
+    await banner.waitFor({ state: 'detached', timeout: 10_000 });
   }, 60_000);
 
   it('logged no console errors other than the refused connections of the outage', () => {

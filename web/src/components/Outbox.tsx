@@ -9,6 +9,8 @@ function useNow(active: boolean): number {
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
     if (!active) return;
+    // From now, not from when the clock last ran: a wait shown as the entry is queued again must be the real one.
+    setNow(Date.now());
     const i = setInterval(() => setNow(Date.now()), 1000);
     return () => clearInterval(i);
   }, [active]);
@@ -99,7 +101,7 @@ export function OutboxPanel() {
       <h2 id="outbox-title" className="outbox-title">
         Outbox{waiting > 0 ? ` — ${waiting} waiting` : ''}
       </h2>
-      <p className="outbox-help">{waiting > 0 ? 'Kept on this device and sent as soon as Starling answers. Each is posted once.' : 'All sent.'}</p>
+      <p className="outbox-help">{waiting > 0 ? 'Kept on this device and sent as soon as Starling takes them. Each is posted once.' : 'All sent.'}</p>
       <ul aria-live="polite">
         {mine.map((e) => (
           <Entry key={e.key} e={e} now={now} />

@@ -1,7 +1,9 @@
 /**
- * Is the platform working? Three signals, each cleared by recovery:
- * requests failing (network errors and 5xx), the live stream being down, and
- * the status page's summary.json reporting an incident. The banner reads this.
+ * Is the platform working? Four signals, each cleared by recovery:
+ * requests failing (network errors and 5xx), the server refusing for a while
+ * in its own words (a 503 saying read-only mode or too busy: it answered, so
+ * it is not "unreachable"), the live stream being down, and the status page's
+ * summary.json reporting an incident. The banner reads this.
  */
 import { createStore } from './store';
 import type { StatusSummary } from './types';
@@ -13,6 +15,12 @@ export interface Health {
   offline: boolean;
   /** The streaming connection has been down for a while. */
   streamDown: boolean;
+  /**
+   * The server answered a request with a refusal it explained (503 + error JSON): its words, and whether a write
+   * was refused. Cleared by a later success of the same kind (any write clears it), or once the server's
+   * Retry-After (at least 10 s) has passed without another refusal.
+   */
+  refusal: { message: string; write: boolean } | null;
   /** What /status/api/summary.json reports when its indicator is not 'none'. */
   incident: { indicator: string; description: string; incidents: string[] } | null;
 }
@@ -21,6 +29,7 @@ export const health = createStore<Health>({
   requestsFailing: false,
   offline: typeof navigator !== 'undefined' && navigator.onLine === false,
   streamDown: false,
+  refusal: null,
   incident: null,
 });
 
@@ -32,15 +41,44 @@ export function onRecovery(fn: () => void): () => void {
 }
 
 export function isDegraded(h: Health = health.get()): boolean {
-  return h.requestsFailing || h.offline || h.streamDown || h.incident !== null;
+  return h.requestsFailing || h.offline || h.streamDown || h.refusal !== null || h.incident !== null;
 }
 
-export function reportRequest(ok: boolean): void {
+/**
+ * The outcome of a request: `ok` if the server answered (anything but a network error or a 5xx). `succeeded`
+ * when it answered 2xx, saying whether the request was a write: that ends a refusal of its kind.
+ */
+export function reportRequest(ok: boolean, succeeded?: { write: boolean }): void {
+  const r = health.get().refusal;
+  if (succeeded && r && (succeeded.write || !r.write)) clearRefusal();
   const was = health.get().requestsFailing;
   if (was === !ok) return;
   health.set((h) => ({ ...h, requestsFailing: !ok }));
   if (ok) for (const fn of [...listeners]) fn();
   schedule();
+}
+
+/** "A: b. More advice." → "A: b." (a message without a full stop is its own first sentence). */
+export function firstSentence(message: string): string {
+  const m = /^.*?[.!?](?=\s|$)/.exec(message.trim());
+  return m ? m[0] : message.trim();
+}
+
+let refusalTimer: ReturnType<typeof setTimeout> | null = null;
+function clearRefusal(): void {
+  if (refusalTimer) clearTimeout(refusalTimer);
+  refusalTimer = null;
+  if (health.get().refusal) health.set((h) => ({ ...h, refusal: null }));
+}
+
+/** The server refused a request and said why (503 + error JSON): it was reached, and what it said is shown. */
+export function reportRefusal(message: string, opts: { write: boolean; retryAfterMs: number | null }): void {
+  reportRequest(true);
+  // A refused write says more than a refused read (posting is what people lose): a read does not replace it.
+  if (health.get().refusal?.write && !opts.write) return;
+  health.set((h) => ({ ...h, refusal: { message, write: opts.write } }));
+  if (refusalTimer) clearTimeout(refusalTimer);
+  refusalTimer = setTimeout(clearRefusal, Math.max(10_000, opts.retryAfterMs ?? 0));
 }
 
 let streamTimer: ReturnType<typeof setTimeout> | null = null;

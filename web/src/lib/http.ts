@@ -1,10 +1,11 @@
 /**
  * Requests to Starling's Mastodon API: the session's token, JSON bodies, the
  * Link header's next/prev URLs, and a report of every outcome to the health
- * store (network errors and 5xx mark the platform as failing; anything else
- * means the server answered).
+ * store (network errors and 5xx mark the platform as failing; a 503 in which
+ * Starling says why it refuses is a refusal, passed on in its words; anything
+ * else means the server answered).
  */
-import { reportRequest } from './health';
+import { reportRefusal, reportRequest } from './health';
 
 export class ApiError extends Error {
   constructor(
@@ -19,6 +20,38 @@ export class ApiError extends Error {
 
 /** The server could not be reached (or answered with a 5xx): the request may be retried. */
 export class NetworkError extends Error {}
+
+/**
+ * Starling answered, and said it cannot do this now: a 503 with Mastodon's error JSON (read-only mode, or too
+ * busy). As retryable as a network failure, but the server was reached: its own words and its Retry-After are
+ * kept, so people are told what it said and a retry waits as long as it asked.
+ */
+export class UnavailableError extends NetworkError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number | null,
+  ) {
+    super(message);
+  }
+}
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Retry-After in seconds (what Starling sends), else null. */
+function retryAfterMs(res: Response): number | null {
+  const ra = res.headers.get('Retry-After');
+  return ra && /^\d+$/.test(ra) ? Number(ra) * 1000 : null;
+}
+
+/** The `error` of a Mastodon error body, if that is what `text` is. */
+function errorMessage(text: string): string | null {
+  try {
+    const obj = JSON.parse(text) as { error?: unknown };
+    return typeof obj?.error === 'string' && obj.error ? obj.error : null;
+  } catch {
+    return null;
+  }
+}
 
 export interface ApiResponse<T> {
   data: T;
@@ -105,11 +138,18 @@ export async function api<T>(pathOrUrl: string, opts: RequestOptions = {}): Prom
     reportRequest(false);
     throw new NetworkError('Starling could not be reached');
   }
+  const write = WRITE_METHODS.has(opts.method ?? 'GET');
   if (res.status >= 500) {
+    const said = res.status === 503 ? errorMessage(await res.text().catch(() => '')) : null;
+    if (said !== null) {
+      const wait = retryAfterMs(res);
+      reportRefusal(said, { write, retryAfterMs: wait });
+      throw new UnavailableError(said, wait);
+    }
     reportRequest(false);
     throw new NetworkError(`Starling answered ${res.status}`);
   }
-  reportRequest(true);
+  reportRequest(true, res.ok ? { write } : undefined);
   const text = await res.text().catch(() => '');
   let data: unknown = null;
   if (text) {
@@ -123,8 +163,7 @@ export async function api<T>(pathOrUrl: string, opts: RequestOptions = {}): Prom
     const obj = data && typeof data === 'object' ? (data as { error?: unknown; error_description?: unknown }) : {};
     const message = String(obj.error_description || obj.error || `Request failed (${res.status})`);
     if (res.status === 401 && bearer && bearer === token && opts.token === undefined) onUnauthorized?.();
-    const ra = res.headers.get('Retry-After');
-    throw new ApiError(res.status, message, data, ra && /^\d+$/.test(ra) ? Number(ra) * 1000 : null);
+    throw new ApiError(res.status, message, data, retryAfterMs(res));
   }
   return { data: data as T, status: res.status, ...parseLink(res.headers.get('Link')) };
 }

@@ -3,12 +3,13 @@
  * it survives a reload or a crash of the tab) with the Idempotency-Key it was
  * given when it was composed, before the first attempt to send it. It is sent
  * and, after a network failure or a 5xx, sent again with backoff under the same
- * key until the server acknowledges it, so it is posted once and only once. A
+ * key until the server acknowledges it, so it is posted once and only once (not
+ * sooner than a Retry-After the server gave, as in read-only mode). A
  * post the server refuses (422: too long, reply target gone) stays in the outbox
  * with the reason, to be edited or discarded by the person, never dropped.
  */
-import { api, ApiError, NetworkError } from './http';
-import { onRecovery } from './health';
+import { api, ApiError, NetworkError, UnavailableError } from './http';
+import { firstSentence, onRecovery } from './health';
 import { createStore } from './store';
 import type { Status, Visibility } from './types';
 
@@ -38,6 +39,11 @@ export interface OutboxEntry {
   nextAttemptAt: number;
   /** Why the last attempt failed, in plain words. */
   error?: string;
+  /**
+   * The server said when to ask again (Retry-After with a refusal): a recovery or the browser coming online
+   * does not send it earlier; only the person can ("Retry now").
+   */
+  notBefore?: number;
   statusId?: string;
   postedAt?: number;
 }
@@ -102,8 +108,10 @@ export function discard(key: string): void {
   persist();
 }
 
+/** Sends now: one entry (the person asked), or every queued one the server has not asked to wait (a recovery). */
 export function retryNow(key?: string): void {
-  outbox.set((list) => list.map((e) => (e.state === 'queued' && (!key || e.key === key) ? { ...e, nextAttemptAt: 0 } : e)));
+  const now = Date.now();
+  outbox.set((list) => list.map((e) => (e.state === 'queued' && (key ? e.key === key : (e.notBefore ?? 0) <= now) ? { ...e, nextAttemptAt: 0 } : e)));
   pump();
 }
 
@@ -139,10 +147,23 @@ async function send(e: OutboxEntry): Promise<void> {
       // Refused for a reason that a retry won't change: kept, with the reason, for the person to decide.
       update(e.key, { state: 'failed', error: err.message });
     } else {
-      const retryAfter = err instanceof ApiError ? err.retryAfterMs : null;
+      const retryAfter = err instanceof ApiError || err instanceof UnavailableError ? err.retryAfterMs : null;
       const reason =
-        err instanceof NetworkError ? "Starling can't be reached" : err instanceof ApiError && err.status === 401 ? 'Waiting for you to sign in again' : 'The server asked to wait';
-      update(e.key, { state: 'queued', error: reason, nextAttemptAt: Date.now() + Math.max(retryAfter ?? 0, backoff(e.attempts + 1)) });
+        // Starling answered and said why (read-only mode, too busy): its words, not "can't be reached".
+        err instanceof UnavailableError
+          ? firstSentence(err.message).replace(/[.!?]$/, '')
+          : err instanceof NetworkError
+            ? "Starling can't be reached"
+            : err instanceof ApiError && err.status === 401
+              ? 'Waiting for you to sign in again'
+              : 'The server asked to wait';
+      const now = Date.now();
+      update(e.key, {
+        state: 'queued',
+        error: reason,
+        nextAttemptAt: now + Math.max(retryAfter ?? 0, backoff(e.attempts + 1)),
+        notBefore: retryAfter !== null ? now + retryAfter : undefined,
+      });
     }
   } finally {
     sending.delete(e.key);
