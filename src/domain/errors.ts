@@ -33,6 +33,11 @@ export const ERRORS = {
     status: 503,
     message: 'Starling is in read-only mode: posting is temporarily unavailable. Your post was not lost if your app keeps it; try again shortly.',
   },
+  // The same, to a person at the sign-in page (http/oauth): signing in issues a token, a write.
+  read_only_sign_in: {
+    status: 503,
+    message: 'Starling is in read-only mode: it cannot save changes right now, so signing in is paused. Reading goes on; try again shortly.',
+  },
   // Load shedding (src/http/pressure.ts) and the bounded write path (store/writer.ts, ops/read-only.ts).
   overloaded: { status: 503, message: 'Starling is busy right now: try again shortly.' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -2,11 +2,13 @@
  * One place that turns any failure into Mastodon's `{"error": "..."}`: our
  * own errors carry safe text; Fastify's (bad JSON, body too large, rate
  * limit) are mapped to theirs; anything else is a 500 whose cause is logged
- * and never sent.
+ * and never sent. A browser's page or form (not the API) gets the same words
+ * as a page (http/error-page.ts).
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { StarlingError, ERRORS } from '../domain/errors.js';
 import { classifyDbError } from '../store/errors.js';
+import { errorBody, wantsPage } from './error-page.js';
 
 /** Retry-After on a 503 that does not say otherwise. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -18,6 +20,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       // Every 503 says when to come back: read-only mode, shedding and an open breaker are all temporary.
       if (err.status === 503) reply.header('Retry-After', String(err.details?.retryAfter ?? RETRY_AFTER_SECONDS));
       const { retryAfter: _r, ...details } = err.details ?? {};
+      if (wantsPage(req)) return reply.code(err.status).send(errorBody(req, reply, err.message, err.status >= 500 ? 'Try again shortly' : 'Something is not right'));
       return reply.code(err.status).send({ error: err.message, ...details });
     }
     const fe = err as FastifyError;
@@ -40,10 +43,10 @@ export function installErrorHandler(app: FastifyInstance): void {
     const kind = classifyDbError(err);
     if (kind === 'unavailable' || kind === 'busy') {
       req.log.warn({ err }, 'database unavailable');
-      return reply.code(503).header('Retry-After', String(RETRY_AFTER_SECONDS)).send({ error: ERRORS.overloaded.message });
+      return reply.code(503).header('Retry-After', String(RETRY_AFTER_SECONDS)).send(errorBody(req, reply, ERRORS.overloaded.message));
     }
     req.log.error({ err }, 'unhandled error');
-    return reply.code(500).send({ error: ERRORS.internal.message });
+    return reply.code(500).send(errorBody(req, reply, ERRORS.internal.message, 'Something went wrong'));
   });
 
   app.setNotFoundHandler((req, reply) => {

@@ -32,6 +32,7 @@ import type { AppContext } from '../services/context.js';
 import type { OpsEngine } from '../ops/engine.js';
 import { PROBE_HEADER } from '../ops/probes.js';
 import { sha256 } from '../services/auth.js';
+import { errorBody } from './error-page.js';
 
 export type Priority = 'exempt' | 'essential' | 'deferrable';
 
@@ -95,15 +96,17 @@ export function clientOf(req: FastifyRequest): string {
   return client;
 }
 
-function refuse(reply: FastifyReply, message: string, retryAfter: number) {
+/** 503 + Retry-After with Mastodon's error JSON (a page to a browser: the sign-in form, http/error-page.ts). */
+function refuse(req: FastifyRequest, reply: FastifyReply, message: string, retryAfter: number) {
   reply.code(503).header('Retry-After', String(retryAfter)).header('Cache-Control', 'no-store');
-  return { error: message };
+  return errorBody(req, reply, message);
 }
 
 export async function installPressure(app: FastifyInstance, ctx: AppContext, ops: OpsEngine): Promise<void> {
   app.addHook('onRequest', async (req, reply) => {
     if (!ctx.writeGuard.readOnly || !isReadOnlyRefused(req.method, req.url)) return;
-    return reply.send(refuse(reply, ERRORS.read_only.message, ctx.config.readOnly.retryAfterSeconds));
+    const message = pathOf(req.url).startsWith('/oauth/') ? ERRORS.read_only_sign_in.message : ERRORS.read_only.message;
+    return reply.send(refuse(req, reply, message, ctx.config.readOnly.retryAfterSeconds));
   });
 
   const p = ctx.config.pressure;
@@ -119,7 +122,7 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     shed++;
     ctx.metrics.shed.inc({ priority, reason: type });
     if (shed % 1000 === 1) req.log.warn({ type, value, priority, shed }, 'shedding load');
-    return refuse(reply, ERRORS.overloaded.message, p.retryAfterSeconds);
+    return refuse(req, reply, ERRORS.overloaded.message, p.retryAfterSeconds);
   };
   await app.register(underPressure, {
     sampleInterval: p.sampleIntervalMs,

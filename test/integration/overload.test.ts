@@ -344,6 +344,15 @@ describe('starling maintenance on|off', () => {
     const server = await startTestServer({ ops: { enabled: false }, readOnly: { flagPollSeconds: 0.05 } });
     servers.push(server);
     const dave = await createUser(server.url, 'dave');
+    const registered = await fetch(`${server.url}/api/v1/apps`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'Tusk', redirect_uris: 'urn:ietf:wg:oauth:2.0:oob', scopes: 'read write' }),
+    });
+    const signIn = new URLSearchParams({ response_type: 'code', client_id: ((await registered.json()) as { client_id: string }).client_id, redirect_uri: 'urn:ietf:wg:oauth:2.0:oob', scope: 'read' });
+    const signInPage = async () => (await fetch(`${server.url}/oauth/authorize?${signIn}`, { headers: { accept: 'text/html' } })).text();
+    const PAUSED = 'signing in is paused';
+    expect(await signInPage()).not.toContain(PAUSED);
     const log = console.log;
     console.log = () => {};
     try {
@@ -359,6 +368,21 @@ describe('starling maintenance on|off', () => {
     // Signing in issues a token (a write): refused too; reads go on.
     const token = await fetch(`${server.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(token.status).toBe(503);
+    expect(((await token.json()) as { error: string }).error).toContain(PAUSED);
+    // A person is told on the sign-in page before typing a password; a form posted anyway gets a page in words
+    // (with the same status and Retry-After), not a line of JSON.
+    expect(await signInPage()).toContain(PAUSED);
+    const form = await fetch(`${server.url}/oauth/authorize`, {
+      method: 'POST',
+      headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8', 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ ...Object.fromEntries(signIn), username: 'dave', password: 'correct horse battery', decision: 'approve' }),
+    });
+    expect(form.status).toBe(503);
+    expect(form.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(form.headers.get('retry-after')).toBeTruthy();
+    const html = await form.text();
+    expect(html).toContain('<h1>Try again shortly</h1>');
+    expect(html).toContain(PAUSED);
     expect((await get(`${server.url}/api/v1/timelines/home`, dave.token)).status).toBe(200);
     expect(JSON.parse((await get(`${server.url}/readyz`)).text)).toMatchObject({ status: 'ready', mode: 'read-only', read_only: { forced: true, reason: expect.stringContaining('disk swap') } });
 
@@ -370,6 +394,7 @@ describe('starling maintenance on|off', () => {
     }
     await eventually(async () => !server.ctx.writeGuard.readOnly);
     expect((await post(server.url, dave.token, 'back')).status).toBe(200);
+    expect(await signInPage()).not.toContain(PAUSED);
   });
 });
 

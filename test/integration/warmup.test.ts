@@ -9,7 +9,7 @@ import { warmUp } from '../../src/services/warmup.js';
 describe('warm-up', () => {
   const servers: TestServer[] = [];
   afterAll(async () => {
-    for (const s of servers) await s.close();
+    for (const s of servers) await s.stop();
   });
 
   it('runs the hot read paths within its budget, and skips what the budget leaves no time for', async () => {

@@ -255,7 +255,7 @@ function hiddenFields(r: AuthorizeRequest): Record<string, string | undefined> {
   };
 }
 
-function renderConsent(r: AuthorizeRequest, extra: { error?: string; login?: string } = {}): string {
+function renderConsent(r: AuthorizeRequest, extra: { error?: string; login?: string; notice?: string } = {}): string {
   return renderAuthorizePage({
     appName: r.app.name,
     appWebsite: r.app.website,
@@ -299,7 +299,9 @@ export async function oauthRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     const res = await resolveAuthorize(ctx, parsed.value);
     if (res.kind !== 'ok') return sendAuthorizeError(req, reply, res);
     // There are no sessions: every authorization signs in afresh, so force_login always holds.
-    return sendHtml(reply, 200, renderConsent(res.request), res.request.redirectUri);
+    // In read-only mode the form is still shown (a read), saying before anyone types a password that it will not work yet.
+    const notice = ctx.writeGuard.readOnly ? ERRORS.read_only_sign_in.message : undefined;
+    return sendHtml(reply, 200, renderConsent(res.request, { notice }), res.request.redirectUri);
   });
 
   app.post(OAUTH_PATHS.authorize, async (req, reply) => {

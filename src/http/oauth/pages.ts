@@ -137,6 +137,8 @@ export interface AuthorizePageInput {
   login?: string;
   /** Shown above the form, announced to screen readers. */
   error?: string;
+  /** Something to know before signing in (read-only mode), shown above the form; not an error of the form's. */
+  notice?: string;
   lang?: string;
 }
 
@@ -153,6 +155,7 @@ export function renderAuthorizePage(input: AuthorizePageInput): string {
     ? `<p class="muted">Website: ${escapeHtml(input.appWebsite)}</p>`
     : '';
   const error = input.error ? `<p class="error" id="form-error" role="alert">${escapeHtml(input.error)}</p>` : '';
+  const notice = input.notice ? `<p class="error" role="status">${escapeHtml(input.notice)}</p>` : '';
   const describedBy = input.error ? ' aria-describedby="form-error"' : '';
   const invalid = input.error ? ' aria-invalid="true"' : '';
   const body = `<h1>Authorize ${name}</h1>
@@ -161,6 +164,7 @@ export function renderAuthorizePage(input: AuthorizePageInput): string {
 ${scopes}
 </ul>
 ${website}
+${notice}
 ${error}
 <form method="post" action="${escapeHtml(input.action)}">
 ${hidden}
