@@ -33,10 +33,15 @@ export const ERRORS = {
     status: 503,
     message: 'Starling is in read-only mode: posting is temporarily unavailable. Your post was not lost if your app keeps it; try again shortly.',
   },
-  // The same, to a person at the sign-in page (http/oauth): signing in issues a token, a write.
+  // The same for signing in or up (a token, an account: writes) and for any other change (a like, a follow):
+  // the words say what is paused (http/pressure.ts picks them by path).
   read_only_sign_in: {
     status: 503,
-    message: 'Starling is in read-only mode: it cannot save changes right now, so signing in is paused. Reading goes on; try again shortly.',
+    message: 'Starling is in read-only mode: it cannot save changes right now, so signing in and signing up are paused. Reading goes on; try again shortly.',
+  },
+  read_only_change: {
+    status: 503,
+    message: 'Starling is in read-only mode: it cannot save changes right now. Reading goes on; try again shortly.',
   },
   // Load shedding (src/http/pressure.ts) and the bounded write path (store/writer.ts, ops/read-only.ts).
   overloaded: { status: 503, message: 'Starling is busy right now: try again shortly.' },

@@ -72,6 +72,14 @@ export function priorityOf(method: string, url: string): Priority {
  * read). The operators' ops API stays open: the ops engine keeps incidents in memory when the database cannot
  * take them.
  */
+/** What a refused write is told: posting (and editing a post), signing in or up, or any other change. */
+export function readOnlyMessage(method: string, url: string): string {
+  const path = pathOf(url);
+  if (/^\/api\/v1\/statuses(\/[^/]+)?$/.test(path) && method !== 'DELETE') return ERRORS.read_only.message;
+  if (path.startsWith('/oauth/') || (method === 'POST' && (path === '/api/v1/accounts' || path === '/api/v1/apps'))) return ERRORS.read_only_sign_in.message;
+  return ERRORS.read_only_change.message;
+}
+
 export function isReadOnlyRefused(method: string, url: string): boolean {
   if (!WRITE_METHODS.has(method)) return false;
   const path = pathOf(url);
@@ -105,8 +113,7 @@ function refuse(req: FastifyRequest, reply: FastifyReply, message: string, retry
 export async function installPressure(app: FastifyInstance, ctx: AppContext, ops: OpsEngine): Promise<void> {
   app.addHook('onRequest', async (req, reply) => {
     if (!ctx.writeGuard.readOnly || !isReadOnlyRefused(req.method, req.url)) return;
-    const message = pathOf(req.url).startsWith('/oauth/') ? ERRORS.read_only_sign_in.message : ERRORS.read_only.message;
-    return reply.send(refuse(req, reply, message, ctx.config.readOnly.retryAfterSeconds));
+    return reply.send(refuse(req, reply, readOnlyMessage(req.method, req.url), ctx.config.readOnly.retryAfterSeconds));
   });
 
   const p = ctx.config.pressure;

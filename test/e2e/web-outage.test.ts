@@ -149,6 +149,7 @@ describe.skipIf(!haveChromium)('web app through a server outage', () => {
     const banner = tab.getByTestId('degraded-banner');
     await banner.waitFor();
     expect(await banner.innerText()).toContain('read-only mode');
+    expect(await banner.innerText()).toContain('What you write is kept on this device');
     expect(await banner.innerText()).not.toContain("can't be reached");
     await tab.screenshot({ path: join(SCREENSHOTS, 'web-read-only-light-wide.png') });
 

@@ -351,7 +351,7 @@ describe('starling maintenance on|off', () => {
     });
     const signIn = new URLSearchParams({ response_type: 'code', client_id: ((await registered.json()) as { client_id: string }).client_id, redirect_uri: 'urn:ietf:wg:oauth:2.0:oob', scope: 'read' });
     const signInPage = async () => (await fetch(`${server.url}/oauth/authorize?${signIn}`, { headers: { accept: 'text/html' } })).text();
-    const PAUSED = 'signing in is paused';
+    const PAUSED = 'signing in and signing up are paused';
     expect(await signInPage()).not.toContain(PAUSED);
     const log = console.log;
     console.log = () => {};
@@ -365,6 +365,10 @@ describe('starling maintenance on|off', () => {
     expect(refused.status).toBe(503);
     expect(refused.body.error).toBe(READ_ONLY);
     expect(refused.retryAfter).toBeTruthy();
+    // Other changes are told what is paused in their terms, not about posts.
+    const like = await fetch(`${server.url}/api/v1/statuses/1/favourite`, { method: 'POST', headers: { authorization: `Bearer ${dave.token}` } });
+    expect(like.status).toBe(503);
+    expect(((await like.json()) as { error: string }).error).toBe(ERRORS.read_only_change.message);
     // Signing in issues a token (a write): refused too; reads go on.
     const token = await fetch(`${server.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(token.status).toBe(503);
