@@ -18,6 +18,7 @@ import type { StreamInput, StreamOutput } from './stream-client.js';
 import { overload } from './overload.js';
 import { replans } from './replans.js';
 import { alloc } from './alloc.js';
+import { burst } from './burst.js';
 
 const USAGE = `Usage: npm run bench -- <command> --data-dir DIR [options]
 
@@ -47,6 +48,9 @@ Commands:
   alloc           GET --path as seeded users in process under V8's sampling heap profiler: bytes allocated per
                   request, by the function that allocated them and by Starling's functions with their callees
       [--path /api/v1/timelines/home] [--requests 2000]
+  burst           An app opening on an idle node: one user's dozen requests at once, repeated, with load
+                  shedding on; how they were answered and what was shed, by reason
+      [--bursts 40]
   coldstart       node bin/starling.js serve → first 200 on /health, repeated
       [--runs 10] [--env KEY=VALUE ...]   (needs a current build: npm run build)
 
@@ -67,6 +71,7 @@ const { positionals, values: flags } = parseArgs({
     duration: { type: 'string' },
     warmup: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '3' },
+    bursts: { type: 'string', default: '40' },
     connections: { type: 'string', default: '32' },
     viewers: { type: 'string', default: '1' },
     posters: { type: 'string', default: '2000' },
@@ -402,6 +407,7 @@ if (!command || flags.help) {
     post,
     stream,
     coldstart,
+    burst: () => burst({ dataDir: dataDir(), rounds: int('bursts'), logLevel: flags['log-level'], configFile: flags.config }),
     alloc: () => alloc({ dataDir: dataDir(), path: flags.path!, requests: int('requests'), logLevel: flags['log-level'], configFile: flags.config }),
     replans: async () => {
       const clean = await replans({ dataDir: dataDir(), users: int('users'), logLevel: flags['log-level'], configFile: flags.config });

@@ -152,6 +152,13 @@ const Schema = z.object({
        */
       congestedWaitMs: z.coerce.number().min(1).default(5),
       /**
+       * How long a request may wait in the queue while the node is calm (its loop below the deferrable
+       * thresholds a moment ago, nothing turned away): a burst, such as the dozen requests an app sends as it
+       * opens, is served in order, whoever sent it (ms; the class bounds and one client's share apply once the
+       * node is busy).
+       */
+      burstWaitMs: z.coerce.number().min(1).default(250),
+      /**
        * Requests of one client (token, else address) waiting or running at most, once requests have to wait: one
        * more is refused at once (503), so one client cannot fill the queue and starve the others. A quiet node runs
        * whatever can run at once. A web app or phone app has a handful in flight at most.

@@ -173,17 +173,29 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     maxPerClient: p.maxPerClient,
     // One SQLite handler or a handful of PostgreSQL ones per turn before the rest queue (ms).
     turnBudgetMs: 2,
+    burstWaitMs: p.burstWaitMs,
+    // Calm as of the last sample, and the sampler's timer is not overdue: a loop held up (a flood being read, a
+    // process stopped and resumed) is not calm, whatever the last sample said.
+    calm: () => calm && performance.now() - sampledAt < 2 * p.sampleIntervalMs,
   });
   // Essential requests refused for waiting since the last sample, and whether the queue is standing: either means
   // essential work is turned away, so deferrable work and background jobs give way.
   let essentialWaitRefusals = 0;
   let pressed = false;
+  // Calm: of late the loop was below the utilisation at which deferrable requests start to be turned away, it kept
+  // time, and no essential request was turned away. A burst on such a node is served, not shed (http/request-queue.ts).
+  let calm = false;
+  let recentUtilisation = 0;
+  let sampledAt = 0;
   const deferrable = new Admission({ targetUtilisation: p.deferrable.targetUtilisation, targetDelayMs: p.deferrable.targetDelayMs, floor: 0 });
   let elu = performance.eventLoopUtilization();
   let sampler: NodeJS.Timeout | undefined;
   // From when the app is ready: the busy seconds of starting (migrations, compiling) are not load to shed.
   app.addHook('onReady', async () => {
     elu = performance.eventLoopUtilization();
+    sampledAt = performance.now();
+    // A node that has just started (warmed up, nothing queued) is calm until its first sample says otherwise.
+    calm = true;
     sampler = setInterval(sample, p.sampleIntervalMs);
     sampler.unref();
   });
@@ -195,7 +207,16 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     // under-pressure's delay (NaN → Infinity when no timer fired in the interval: the loop was blocked throughout).
     const delayMs = app.memoryUsage().eventLoopDelay;
     deferrable.update({ utilisation, delayMs: Number.isFinite(delayMs) ? delayMs : Number.MAX_VALUE });
-    pressed = essentialWaitRefusals > 0 || queue.congested();
+    // A calm node's queue may stand a little while it serves a burst: that is not pressure.
+    pressed = essentialWaitRefusals > 0 || (queue.congested() && !calm);
+    // Utilisation averaged over ~0.3 s: a burst is a spike, load is not (the queue sees a load that starts at
+    // once: more waiting than may run is not a burst). A timer this late means the loop was held (a frozen
+    // process counts its stop as idle time).
+    recentUtilisation = 0.7 * recentUtilisation + 0.3 * utilisation;
+    const t = performance.now();
+    const held = t - sampledAt > 2 * p.sampleIntervalMs;
+    sampledAt = t;
+    calm = !pressed && !held && recentUtilisation < p.deferrable.targetUtilisation;
     essentialWaitRefusals = 0;
     ctx.lifecycle.busy = pressed;
     ctx.metrics.queueLength.set(queue.length);

@@ -34,8 +34,15 @@
  * its requests are released turn after turn (the rate limiter, which would
  * refuse them, runs only after the queue), and everyone else waits past
  * their bound: one client starves all. With it, a client's share of the
- * queue is at most `maxPerClient` of what waits. A quiet node runs whatever
- * can run at once, however many a client sends.
+ * queue is at most `maxPerClient` of what waits.
+ *
+ * All of that is for a busy node. A calm one (`calm()`: its loop was mostly
+ * idle a moment ago, http/pressure.ts; and no more wait than may run at once)
+ * still queues what a single turn cannot run, but lets it wait up to
+ * `burstWaitMs`, in order, whoever sent it: an app
+ * opening sends a dozen requests at once, and with the busy rules a third of
+ * them were refused on an idle node (a fifth for being over the client's
+ * share, the rest for waiting past 15 ms behind the others; docs/RELIABILITY.md).
  */
 
 export type QueuedPriority = 'essential' | 'deferrable';
@@ -53,6 +60,10 @@ export interface RequestQueueOptions {
   maxPerClient: number;
   /** Work a turn of the loop may do before later requests of that turn are queued (ms). */
   turnBudgetMs: number;
+  /** How long a request may wait while the node is calm: a burst on an idle node, not load (ms). */
+  burstWaitMs?: number;
+  /** Whether the node is calm now; without it, never (every bound and share applies). */
+  calm?: () => boolean;
   now?: () => number;
 }
 
@@ -128,7 +139,7 @@ export class RequestQueue {
       this.counts.full++;
       return FULL;
     }
-    if ((this.perClient.get(client) ?? 0) >= this.opts.maxPerClient) {
+    if ((this.perClient.get(client) ?? 0) >= this.opts.maxPerClient && !this.calm()) {
       this.counts.overShare++;
       return OVER_SHARE;
     }
@@ -202,8 +213,14 @@ export class RequestQueue {
     return this.length > 0 && now - this.emptyAt > this.opts.maxWaitMs.essential;
   }
 
+  /** The node says it is calm, and what waits is a burst: no more than may run at once (more is load). */
+  private calm(): boolean {
+    return this.length <= this.opts.concurrency && (this.opts.calm?.() ?? false);
+  }
+
   private bound(priority: QueuedPriority, now: number): number {
     const max = this.opts.maxWaitMs[priority];
+    if (this.calm()) return Math.max(max, this.opts.burstWaitMs ?? 0);
     return this.congested(now) ? Math.min(max, this.opts.congestedWaitMs) : max;
   }
 
@@ -230,7 +247,7 @@ export class RequestQueue {
   }
 
   private pick(now: number): Waiter | undefined {
-    const newestFirst = this.congested(now);
+    const newestFirst = this.congested(now) && !this.calm();
     for (const priority of ['essential', 'deferrable'] as const) {
       const lane = this.lanes[priority];
       while (lane.length > 0) {

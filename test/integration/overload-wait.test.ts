@@ -13,6 +13,10 @@
  * The same way, one client's flood read in one turn together with a few
  * other clients' requests: the flood gets its share of the queue and the
  * rest of it is refused at once, and every other client is served.
+ *
+ * And the other side: an app opening on an idle node sends a dozen requests
+ * at once. They queue too (one turn runs only so much), but a calm node holds
+ * the burst and serves all of it, one client's share notwithstanding.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'node:http';
@@ -177,3 +181,48 @@ describe('one client flooding, read in one turn with the requests of others', ()
     expect(await shed(server.url, 'queue')).toBe(0);
   });
 });
+
+describe('an app opening on an idle node', () => {
+  const dir = tempDir('starling-burst-');
+  let server: ChildServer;
+  let user: TestUser;
+  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+
+  beforeAll(async () => {
+    // A share smaller than the burst, so that the busy rules would refuse part of every burst; the burst bound
+    // and the sampling interval generous, so that a slow test machine does not make the node look busy.
+    server = await startShedding(dir.path, { maxPerClient: 4, burstWaitMs: 5000, sampleIntervalMs: 250 });
+    user = await createUser(server.url, 'opener');
+  });
+  afterAll(() => stopAll(server, agent, dir));
+
+  it('serves the whole burst, every time, though it is over one client\'s share', async () => {
+    const paths = [
+      '/api/v1/timelines/home',
+      '/api/v1/notifications',
+      '/api/v1/accounts/verify_credentials',
+      '/api/v2/instance',
+      '/api/v1/custom_emojis',
+      '/api/v1/filters',
+      '/api/v1/lists',
+      '/api/v1/markers?timeline[]=home',
+      '/api/v1/follow_requests',
+      '/api/v1/announcements',
+      '/api/v1/timelines/home?limit=40',
+      '/api/v1/conversations',
+    ];
+    const before = await Promise.all(['client_share', 'queue', 'admission'].map((r) => shed(server.url, r)));
+    let queued = 0;
+    for (let round = 0; round < 10; round++) {
+      const answers = await Promise.all(paths.map((p) => get(agent, `${server.url}${p}`, user.token)));
+      expect(answers.map((a) => a.status)).toEqual(paths.map(() => 200));
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(await Promise.all(['client_share', 'queue', 'admission'].map((r) => shed(server.url, r)))).toEqual(before);
+    // It did have to queue (else this would not test the queue): the node says how many waited and ran.
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    for (const l of metrics.split('\n')) if (l.startsWith('starling_request_queue_wait_seconds_count{') && l.includes('outcome="run"')) queued += Number(l.split(' ').at(-1));
+    expect(queued).toBeGreaterThan(0);
+  });
+});
+

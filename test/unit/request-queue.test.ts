@@ -246,4 +246,59 @@ describe('the request queue', () => {
     expect(tickets.every((t) => !(t instanceof Promise) && t.run)).toBe(true);
     expect(q.counts.overShare).toBe(0);
   });
+
+  it('holds a burst on a calm node: one client over its share waits in order, up to the burst bound, and is not refused', async () => {
+    let calm = true;
+    const { q, clock } = queue({ maxPerClient: 3, burstWaitMs: 100, calm: () => calm });
+    const r = recorder(q);
+    // An app opening: twelve requests of one client in one turn, the first using the turn's budget.
+    r.enter('app 0', 'essential', () => false, 'app');
+    clock.t += 3;
+    for (let i = 1; i < 12; i++) r.enter(`app ${i}`, i % 4 === 0 ? 'deferrable' : 'essential', () => false, 'app');
+    expect(q.counts.overShare).toBe(0);
+    // Past every class bound (30 / 10 / 5 ms) but within the burst's: all still run, essential ones first.
+    clock.t += 50;
+    for (let i = 0; i < 12; i++) await turn();
+    expect(r.refused).toEqual([]);
+    expect(r.ran).toEqual(['app 0', 'app 1', 'app 2', 'app 3', 'app 5', 'app 6', 'app 7', 'app 9', 'app 10', 'app 11', 'app 4', 'app 8']);
+
+    // Busy again: the share and the class bounds apply as before.
+    calm = false;
+    r.enter('flood 0', 'essential', () => false, 'flood');
+    clock.t += 3;
+    for (let i = 1; i < 6; i++) r.enter(`flood ${i}`, 'essential', () => false, 'flood');
+    expect(q.counts.overShare).toBe(3);
+    clock.t += 31;
+    await turn();
+    expect(r.refused).toEqual(['flood 3', 'flood 4', 'flood 5', 'flood 1', 'flood 2']);
+  });
+
+  it('takes more waiting than may run at once for load, not a burst, however calm the node says it is', async () => {
+    const { q, clock } = queue({ concurrency: 4, maxPerClient: 3, burstWaitMs: 100, calm: () => true });
+    const r = recorder(q);
+    r.enter('a');
+    clock.t += 3;
+    // Five of one client wait, over its share of three: a burst while no more than four wait.
+    for (let i = 0; i < 5; i++) r.enter(`burst ${i}`, 'essential', () => false, 'app');
+    expect(q.counts.overShare).toBe(0);
+    // Five waiting is more than may run at once (4): load. The client's share applies to the next one.
+    r.enter('burst 5', 'essential', () => false, 'app');
+    expect(q.counts.overShare).toBe(1);
+    expect(r.refused).toEqual(['burst 5']);
+    // And the busy bounds: past the essential 30 ms, the waiters are refused.
+    clock.t += 31;
+    await turn();
+    expect(r.refused).toHaveLength(6);
+  });
+
+  it('refuses on a calm node too what waited past the burst bound', async () => {
+    const { q, clock } = queue({ burstWaitMs: 100, calm: () => true });
+    const r = recorder(q);
+    r.enter('a');
+    clock.t += 3;
+    r.enter('b');
+    clock.t += 101;
+    await turn();
+    expect(r.refused).toEqual(['b']);
+  });
 });
