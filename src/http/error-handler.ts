@@ -8,7 +8,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { StarlingError, ERRORS } from '../domain/errors.js';
 import { classifyDbError } from '../store/errors.js';
-import { errorBody, wantsPage } from './error-page.js';
+import { errorBody } from './error-page.js';
 
 /** Retry-After on a 503 that does not say otherwise. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -20,8 +20,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       // Every 503 says when to come back: read-only mode, shedding and an open breaker are all temporary.
       if (err.status === 503) reply.header('Retry-After', String(err.details?.retryAfter ?? RETRY_AFTER_SECONDS));
       const { retryAfter: _r, ...details } = err.details ?? {};
-      if (wantsPage(req)) return reply.code(err.status).send(errorBody(req, reply, err.message, err.status >= 500 ? 'Try again shortly' : 'Something is not right'));
-      return reply.code(err.status).send({ error: err.message, ...details });
+      return reply.code(err.status).send(errorBody(req, reply, { error: err.message, ...details }, err.status >= 500 ? 'Try again shortly' : 'Something is not right'));
     }
     const fe = err as FastifyError;
     const status = fe.statusCode ?? 500;
@@ -43,10 +42,10 @@ export function installErrorHandler(app: FastifyInstance): void {
     const kind = classifyDbError(err);
     if (kind === 'unavailable' || kind === 'busy') {
       req.log.warn({ err }, 'database unavailable');
-      return reply.code(503).header('Retry-After', String(RETRY_AFTER_SECONDS)).send(errorBody(req, reply, ERRORS.overloaded.message));
+      return reply.code(503).header('Retry-After', String(RETRY_AFTER_SECONDS)).send(errorBody(req, reply, { error: ERRORS.overloaded.message }));
     }
     req.log.error({ err }, 'unhandled error');
-    return reply.code(500).send(errorBody(req, reply, ERRORS.internal.message, 'Something went wrong'));
+    return reply.code(500).send(errorBody(req, reply, { error: ERRORS.internal.message }, 'Something went wrong'));
   });
 
   app.setNotFoundHandler((req, reply) => {

@@ -7,13 +7,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { pageCsp, renderMessagePage } from './oauth/pages.js';
 
-export function wantsPage(req: FastifyRequest): boolean {
+function wantsPage(req: FastifyRequest): boolean {
   return !req.url.startsWith('/api/') && (req.headers.accept ?? '').includes('text/html');
 }
 
-/** The body for an error: `{"error": message}`, or for a browser a page saying it (the reply's headers are set here). */
-export function errorBody(req: FastifyRequest, reply: FastifyReply, message: string, title = 'Try again shortly'): unknown {
-  if (!wantsPage(req)) return { error: message };
+/** The body for an error: Mastodon's JSON, or for a browser a page saying its `error` (the reply's headers are set here). */
+export function errorBody(req: FastifyRequest, reply: FastifyReply, json: { error: string }, title = 'Try again shortly'): unknown {
+  if (!wantsPage(req)) return json;
   reply.type('text/html; charset=utf-8').header('X-Frame-Options', 'DENY').header('Content-Security-Policy', pageCsp());
-  return renderMessagePage({ title, message });
+  return renderMessagePage({ title, message: json.error });
 }

@@ -72,19 +72,19 @@ export function priorityOf(method: string, url: string): Priority {
  * read). The operators' ops API stays open: the ops engine keeps incidents in memory when the database cannot
  * take them.
  */
+export function isReadOnlyRefused(method: string, url: string): boolean {
+  if (!WRITE_METHODS.has(method)) return false;
+  const path = pathOf(url);
+  if (path.startsWith('/api/v1/admin/starling/')) return false;
+  return path.startsWith('/api/') || path.startsWith('/oauth/');
+}
+
 /** What a refused write is told: posting (and editing a post), signing in or up, or any other change. */
 export function readOnlyMessage(method: string, url: string): string {
   const path = pathOf(url);
   if (/^\/api\/v1\/statuses(\/[^/]+)?$/.test(path) && method !== 'DELETE') return ERRORS.read_only.message;
   if (path.startsWith('/oauth/') || (method === 'POST' && (path === '/api/v1/accounts' || path === '/api/v1/apps'))) return ERRORS.read_only_sign_in.message;
   return ERRORS.read_only_change.message;
-}
-
-export function isReadOnlyRefused(method: string, url: string): boolean {
-  if (!WRITE_METHODS.has(method)) return false;
-  const path = pathOf(url);
-  if (path.startsWith('/api/v1/admin/starling/')) return false;
-  return path.startsWith('/api/') || path.startsWith('/oauth/');
 }
 
 const clients = new WeakMap<FastifyRequest, string>();
@@ -107,7 +107,7 @@ export function clientOf(req: FastifyRequest): string {
 /** 503 + Retry-After with Mastodon's error JSON (a page to a browser: the sign-in form, http/error-page.ts). */
 function refuse(req: FastifyRequest, reply: FastifyReply, message: string, retryAfter: number) {
   reply.code(503).header('Retry-After', String(retryAfter)).header('Cache-Control', 'no-store');
-  return errorBody(req, reply, message);
+  return errorBody(req, reply, { error: message });
 }
 
 export async function installPressure(app: FastifyInstance, ctx: AppContext, ops: OpsEngine): Promise<void> {

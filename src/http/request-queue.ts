@@ -39,10 +39,10 @@
  * All of that is for a busy node. A calm one (`calm()`: its loop was mostly
  * idle a moment ago, http/pressure.ts; and no more wait than may run at once)
  * still queues what a single turn cannot run, but lets it wait up to
- * `burstWaitMs`, in order, whoever sent it: an app
- * opening sends a dozen requests at once, and with the busy rules a third of
- * them were refused on an idle node (a fifth for being over the client's
- * share, the rest for waiting past 15 ms behind the others; docs/RELIABILITY.md).
+ * `burstWaitMs`, in order, whoever sent it: an app opening sends a dozen
+ * requests at once, and with the busy rules over a third of them were refused
+ * on an idle node (most for being over the client's share, the rest for
+ * waiting past 10–15 ms behind the others; docs/RELIABILITY.md).
  */
 
 export type QueuedPriority = 'essential' | 'deferrable';
