@@ -117,7 +117,7 @@ function verdict(runs: RunSummary[]): string {
   return lines.join('\n');
 }
 
-interface Kind {
+export interface Kind {
   name: string;
   priority: 'essential' | 'deferrable';
   /** Share of the mix. */
@@ -558,7 +558,8 @@ function writerStats(node: BenchNode) {
 }
 
 /** Home timeline and posting (essential); search and the public timeline (deferrable). */
-async function mix(node: BenchNode): Promise<Kind[]> {
+/** The overload's mix: home timeline 35 % and posting 10 % (essential), search 30 % and the public timeline 25 % (deferrable). */
+export async function mix(node: BenchNode): Promise<Kind[]> {
   const { rows: viewers } = await sql<{ id: string }>`
     SELECT id FROM accounts WHERE following_count > 0 ORDER BY following_count DESC LIMIT 200`.execute(node.ctx.db);
   if (viewers.length === 0) throw new Error('the dataset has no account that follows anyone: seed it first');

@@ -48,9 +48,11 @@ Commands:
   alloc           GET --path as seeded users in process under V8's sampling heap profiler: bytes allocated per
                   request, by the function that allocated them and by Starling's functions with their callees
       [--path /api/v1/timelines/home] [--requests 2000]
-  burst           An app opening on an idle node: one user's dozen requests at once, repeated, with load
-                  shedding on; how they were answered and what was shed, by reason
-      [--bursts 40]
+  burst           An app opening: one user's dozen requests at once, repeated, with load shedding on; how
+                  they were answered, how long a burst took and what was shed, by reason
+      [--bursts 40] [--load F]  F > 0: beside the overload bench's mix at F × what the node can serve
+      [--rate R]      …or at R req/s (no capacity run: runs to compare at one rate)
+      [--pin NODE_CPUS:LOAD_CPUS]
   coldstart       node bin/starling.js serve → first 200 on /health, repeated
       [--runs 10] [--env KEY=VALUE ...]   (needs a current build: npm run build)
 
@@ -72,6 +74,8 @@ const { positionals, values: flags } = parseArgs({
     warmup: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '3' },
     bursts: { type: 'string', default: '40' },
+    load: { type: 'string' },
+    rate: { type: 'string' },
     connections: { type: 'string', default: '32' },
     viewers: { type: 'string', default: '1' },
     posters: { type: 'string', default: '2000' },
@@ -407,7 +411,8 @@ if (!command || flags.help) {
     post,
     stream,
     coldstart,
-    burst: () => burst({ dataDir: dataDir(), rounds: int('bursts'), logLevel: flags['log-level'], configFile: flags.config }),
+    burst: () =>
+      burst({ dataDir: dataDir(), rounds: int('bursts'), load: Number(flags.load ?? 0), rate: Number(flags.rate ?? 0), pin: flags.pin, logLevel: flags['log-level'], configFile: flags.config }),
     alloc: () => alloc({ dataDir: dataDir(), path: flags.path!, requests: int('requests'), logLevel: flags['log-level'], configFile: flags.config }),
     replans: async () => {
       const clean = await replans({ dataDir: dataDir(), users: int('users'), logLevel: flags['log-level'], configFile: flags.config });

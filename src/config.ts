@@ -161,9 +161,10 @@ const Schema = z.object({
       /**
        * Requests of one client (token, else address) waiting or running at most, once requests have to wait: one
        * more is refused at once (503), so one client cannot fill the queue and starve the others. A quiet node runs
-       * whatever can run at once. A web app or phone app has a handful in flight at most.
+       * whatever can run at once. An app opening sends a dozen at once (8 refused a third of such a burst on a
+       * busy node, docs/RELIABILITY.md); more than that is a script, not a person.
        */
-      maxPerClient: z.coerce.number().int().min(1).default(8),
+      maxPerClient: z.coerce.number().int().min(1).default(16),
       /** How often event-loop delay and heap are sampled. */
       sampleIntervalMs: z.coerce.number().int().min(20).default(100),
       /** Deferrable requests (search, trends, public and tag timelines, new streams, lists) are shed above these. */

@@ -28,6 +28,18 @@
  * At most `concurrency` released requests are in flight (on PostgreSQL they
  * wait for the database concurrently; more would only queue in the pool).
  *
+ * Waiting behind your own requests is not load. A request's wait counts
+ * against its bound from when it arrived, or from the last release of one of
+ * its own client's earlier requests, and requests waiting only behind their
+ * own do not keep the queue from counting as empty. An app opening sends a
+ * dozen requests at once; on a busy node its last ones waited 30 ms or more
+ * behind its first ones, the queue counted as congested for it, and they were
+ * refused, on a node with room to serve them all (bench burst --rate,
+ * docs/RELIABILITY.md). A client's wait stays bounded: it has at most
+ * `maxPerClient` requests in the queue. Oldest first means the earliest clock
+ * first, so two clients' bursts take turns rather than one waiting for all of
+ * the other's.
+ *
  * One client (a token, else an address) has at most `maxPerClient` requests
  * waiting or running once requests have to wait; one more is refused at once.
  * Without that, a client sending requests as fast as it can fills the queue,
@@ -69,6 +81,11 @@ export interface RequestQueueOptions {
 
 interface Waiter {
   at: number;
+  /** From when its wait counts against the bound: its arrival, or the last release of one of its client's earlier requests. */
+  clockAt: number;
+  /** One of its client's earlier requests was released while it waited: it waits behind its own, not load. */
+  behindOwn: boolean;
+  client: string;
   /** The client went away while waiting: no point in running it. */
   gone: () => boolean;
   settle: (run: boolean) => void;
@@ -93,12 +110,17 @@ export class RequestQueue {
   private readonly lanes: Record<QueuedPriority, Waiter[]> = { essential: [], deferrable: [] };
   private inFlight = 0;
   private turnStarted = 0;
+  /** When the queue last held no request waiting for load (none, or only ones behind their own client's). */
   private emptyAt = 0;
+  /** Waiting requests that are not behind their own client's. */
+  private waitingOnLoad = 0;
   private turnOpen = false;
   private pumping = false;
   private timer: NodeJS.Timeout | undefined;
   /** Each client's requests waiting or running (only clients with any: at most maxQueued + concurrency entries). */
   private readonly perClient = new Map<string, number>();
+  /** Each client's requests waiting, in arrival order (only clients with any). */
+  private readonly waitingOf = new Map<string, Waiter[]>();
   private readonly now: () => number;
   /** Counts since start, for metrics and tests. */
   readonly counts = { immediate: 0, queued: 0, released: 0, expired: 0, full: 0, overShare: 0 };
@@ -128,7 +150,7 @@ export class RequestQueue {
       this.turnStarted = t;
       setImmediate(this.endTurn);
     }
-    if (this.length === 0) this.emptyAt = t;
+    if (this.waitingOnLoad === 0) this.emptyAt = t;
     if (this.length === 0 && this.inFlight < this.opts.concurrency && t - this.turnStarted <= this.opts.turnBudgetMs) {
       this.inFlight++;
       this.share(client, 1);
@@ -146,14 +168,22 @@ export class RequestQueue {
     this.counts.queued++;
     this.share(client, 1);
     return new Promise((resolve) => {
-      this.lanes[priority].push({
+      const w: Waiter = {
         at: t,
+        clockAt: t,
+        behindOwn: false,
+        client,
         gone,
         settle: (run) => {
-          if (!run) this.share(client, -1);
+          this.leave(w, run);
           resolve({ run, waitedMs: this.now() - t, queued: true });
         },
-      });
+      };
+      this.lanes[priority].push(w);
+      this.waitingOnLoad++;
+      const mine = this.waitingOf.get(client);
+      if (mine) mine.push(w);
+      else this.waitingOf.set(client, [w]);
       this.schedule();
     });
   }
@@ -163,6 +193,27 @@ export class RequestQueue {
     this.inFlight--;
     this.share(client, -1);
     if (this.length > 0) this.schedule();
+  }
+
+  /**
+   * A waiter leaves the queue: released (`run`) or refused. Released, it restarts the clocks of its client's
+   * requests that came after it: they were waiting behind it, their own client's work, not behind load.
+   */
+  private leave(w: Waiter, run: boolean): void {
+    if (!run) this.share(w.client, -1);
+    if (!w.behindOwn) this.waitingOnLoad--;
+    const mine = this.waitingOf.get(w.client)!;
+    mine.splice(mine.indexOf(w), 1);
+    if (mine.length === 0) this.waitingOf.delete(w.client);
+    else if (run) {
+      const now = this.now();
+      for (const later of mine) {
+        if (later.at < w.at) continue;
+        later.clockAt = now;
+        if (!later.behindOwn) this.waitingOnLoad--;
+        later.behindOwn = true;
+      }
+    }
   }
 
   /** One more (+1) or one fewer (-1) of the client's requests waiting or running. */
@@ -189,10 +240,8 @@ export class RequestQueue {
     this.timer = undefined;
     const now = this.now();
     this.expire(now);
-    if (this.length === 0) {
-      this.emptyAt = now;
-      return;
-    }
+    if (this.waitingOnLoad === 0) this.emptyAt = now;
+    if (this.length === 0) return;
     if (this.inFlight >= this.opts.concurrency) {
       // Nothing can run until an answer comes (done() schedules again); refuse the oldest on time meanwhile.
       this.timer = setTimeout(this.pump, Math.max(1, this.nextExpiry(now) - now));
@@ -205,12 +254,15 @@ export class RequestQueue {
       w.settle(true);
     }
     if (this.length > 0) this.schedule();
-    else this.emptyAt = now;
+    if (this.waitingOnLoad === 0) this.emptyAt = now;
   };
 
-  /** True when the queue has not been empty for the essential bound: standing load, not a burst. */
+  /**
+   * True when requests have waited for load, without a moment's break, for longer than the essential bound:
+   * standing load, not a burst. One client's burst waiting behind its own requests is not that.
+   */
   congested(now = this.now()): boolean {
-    return this.length > 0 && now - this.emptyAt > this.opts.maxWaitMs.essential;
+    return this.waitingOnLoad > 0 && now - this.emptyAt > this.opts.maxWaitMs.essential;
   }
 
   /** The node says it is calm, and what waits is a burst: no more than may run at once (more is load). */
@@ -228,9 +280,14 @@ export class RequestQueue {
     for (const priority of ['essential', 'deferrable'] as const) {
       const lane = this.lanes[priority];
       const bound = this.bound(priority, now);
-      let n = 0;
-      while (n < lane.length && (now - lane[n].at > bound || lane[n].gone())) n++;
-      for (const w of lane.splice(0, n)) {
+      // Clocks restart (leave()), so the late ones may be anywhere in the lane: all of it is looked at. It is short
+      // at any rate that sheds (the bound × the arrival rate).
+      const late: Waiter[] = [];
+      const keep: Waiter[] = [];
+      for (const w of lane) (now - w.clockAt > bound || w.gone() ? late : keep).push(w);
+      if (late.length === 0) continue;
+      this.lanes[priority] = keep;
+      for (const w of late) {
         this.counts.expired++;
         w.settle(false);
       }
@@ -240,8 +297,8 @@ export class RequestQueue {
   private nextExpiry(now: number): number {
     let next = Infinity;
     for (const priority of ['essential', 'deferrable'] as const) {
-      const oldest = this.lanes[priority][0];
-      if (oldest) next = Math.min(next, oldest.at + this.bound(priority, now));
+      const bound = this.bound(priority, now);
+      for (const w of this.lanes[priority]) next = Math.min(next, w.clockAt + bound);
     }
     return next;
   }
@@ -251,7 +308,7 @@ export class RequestQueue {
     for (const priority of ['essential', 'deferrable'] as const) {
       const lane = this.lanes[priority];
       while (lane.length > 0) {
-        const w = newestFirst ? lane.pop()! : lane.shift()!;
+        const w = newestFirst ? lane.pop()! : lane.splice(earliestClock(lane), 1)[0];
         if (!w.gone()) return w;
         this.counts.expired++;
         w.settle(false);
@@ -259,4 +316,15 @@ export class RequestQueue {
     }
     return undefined;
   }
+}
+
+/**
+ * The waiter whose wait counts from the earliest moment (the first such on a tie): the longest waited against
+ * its bound. In arrival order, but a client's request that came after one of its own just released goes behind
+ * the others that were waiting then: two clients' bursts take turns, and nobody waits for all of another's.
+ */
+function earliestClock(lane: Waiter[]): number {
+  let best = 0;
+  for (let i = 1; i < lane.length; i++) if (lane[i].clockAt < lane[best].clockAt) best = i;
+  return best;
 }

@@ -152,6 +152,58 @@ describe('the request queue', () => {
     expect(r.ran).toEqual(['running', 'a', 'b', 'c']);
   });
 
+  it('counts a wait from the release of the client’s own previous request: a burst on a busy node is served whole, and is not congestion', async () => {
+    const { q, clock } = queue({ concurrency: 1 }); // never calm: the busy rules (30 ms, congested 5 ms)
+    const r = recorder(q);
+    r.enter('running', 'essential', () => false, 'other');
+    clock.t += 3;
+    for (let i = 1; i <= 6; i++) r.enter(`app ${i}`, 'essential', () => false, 'app');
+    // Each takes 10 ms to answer: the sixth is released 60 ms after it came, all but 10 ms of it behind its own.
+    let answering = 'other';
+    for (let i = 1; i <= 6; i++) {
+      clock.t += 10;
+      q.done(answering);
+      await turn();
+      expect(q.congested()).toBe(false);
+      answering = 'app';
+    }
+    expect(r.refused).toEqual([]);
+    expect(r.ran).toEqual(['running', 'app 1', 'app 2', 'app 3', 'app 4', 'app 5', 'app 6']);
+    expect(r.tickets.get('app 6')).toMatchObject({ run: true, waitedMs: 60 });
+  });
+
+  it('still refuses a burst that waits for others: its clock restarts only when one of its own is released', async () => {
+    const { q, clock } = queue({ concurrency: 1 });
+    const r = recorder(q);
+    r.enter('running', 'essential', () => false, 'other');
+    clock.t += 3;
+    for (let i = 1; i <= 3; i++) r.enter(`app ${i}`, 'essential', () => false, 'app');
+    clock.t += 31; // 'running' holds the only slot past the bound: nothing of the burst was served
+    await new Promise((res) => setTimeout(res, 50)); // the queue's timer, set for 30 ms when they came
+    expect(r.refused).toEqual(['app 1', 'app 2', 'app 3']);
+  });
+
+  it('serves the earliest clock first: a request that came during another client’s burst goes before the burst’s rest', async () => {
+    const { q, clock } = queue({ concurrency: 1 });
+    const r = recorder(q);
+    r.enter('running', 'essential', () => false, 'other');
+    clock.t += 3;
+    for (let i = 1; i <= 4; i++) r.enter(`app ${i}`, 'essential', () => false, 'app');
+    clock.t += 10;
+    q.done('other');
+    await turn(); // app 1 released: app 2–4 now wait behind their own, their clocks from here
+    clock.t += 2;
+    r.enter('bob', 'essential', () => false, 'bob');
+    const answered = ['app', 'app', 'bob', 'app', 'app'];
+    for (const client of answered) {
+      clock.t += 8;
+      q.done(client);
+      await turn();
+    }
+    expect(r.refused).toEqual([]);
+    expect(r.ran).toEqual(['running', 'app 1', 'app 2', 'bob', 'app 3', 'app 4']);
+  });
+
   it('refuses at once when the queue is full', () => {
     const { q, clock } = queue({ maxQueued: 2 });
     const r = recorder(q);
