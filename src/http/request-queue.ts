@@ -81,6 +81,8 @@ export interface RequestQueueOptions {
 
 interface Waiter {
   at: number;
+  /** Its place in arrival order (`at` may tie). */
+  seq: number;
   /** From when its wait counts against the bound: its arrival, or the last release of one of its client's earlier requests. */
   clockAt: number;
   /** One of its client's earlier requests was released while it waited: it waits behind its own, not load. */
@@ -114,6 +116,7 @@ export class RequestQueue {
   private emptyAt = 0;
   /** Waiting requests that are not behind their own client's. */
   private waitingOnLoad = 0;
+  private arrivals = 0;
   private turnOpen = false;
   private pumping = false;
   private timer: NodeJS.Timeout | undefined;
@@ -170,6 +173,7 @@ export class RequestQueue {
     return new Promise((resolve) => {
       const w: Waiter = {
         at: t,
+        seq: this.arrivals++,
         clockAt: t,
         behindOwn: false,
         client,
@@ -208,7 +212,7 @@ export class RequestQueue {
     else if (run) {
       const now = this.now();
       for (const later of mine) {
-        if (later.at < w.at) continue;
+        if (later.seq < w.seq) continue;
         later.clockAt = now;
         if (!later.behindOwn) this.waitingOnLoad--;
         later.behindOwn = true;

@@ -183,6 +183,28 @@ describe('the request queue', () => {
     expect(r.refused).toEqual(['app 1', 'app 2', 'app 3']);
   });
 
+  it('under congestion, serving the newest of a burst first does not restart the clocks of the ones before it', async () => {
+    const { q, clock } = queue({ concurrency: 1 });
+    const r = recorder(q);
+    r.enter('running', 'essential', () => false, 'other');
+    clock.t += 1;
+    r.enter('old', 'essential', () => false, 'old'); // waits from here: the queue is not empty of load again
+    clock.t += 31;
+    for (let i = 1; i <= 3; i++) r.enter(`app ${i}`, 'essential', () => false, 'app');
+    expect(q.congested()).toBe(true);
+    clock.t += 3;
+    q.done('other');
+    await turn();
+    // Congested: 'old' waited past 5 ms, and the newest is served first.
+    expect(r.refused).toEqual(['old']);
+    expect(r.ran).toEqual(['running', 'app 3']);
+    // app 1 and 2 came before app 3: they did not wait behind it, and their 6 ms are past the congested bound.
+    clock.t += 3;
+    q.done('app');
+    await turn();
+    expect(r.refused).toEqual(['old', 'app 1', 'app 2']);
+  });
+
   it('serves the earliest clock first: a request that came during another client’s burst goes before the burst’s rest', async () => {
     const { q, clock } = queue({ concurrency: 1 });
     const r = recorder(q);
