@@ -13,7 +13,7 @@
  * burst than a separate client would cause, never less.
  */
 import { log, ms, num, percentiles, pinCpus, randomViewers, runLoads, startNode, type LoadResult } from './lib.js';
-import { mix } from './overload.js';
+import { mix, mixSpec } from './overload.js';
 
 export interface BurstOptions {
   dataDir: string;
@@ -59,15 +59,8 @@ export async function burst(o: BurstOptions): Promise<void> {
     const load = o.rate ? 1 : (o.load ?? 0);
     let background: Promise<LoadResult[]> | null = null;
     const kinds = load > 0 ? await mix(node) : [];
-    const spec = (k: (typeof kinds)[number], duration: number, connections: number, overallRate?: number) => ({
-      url: node.url,
-      connections,
-      duration,
-      maxRequests: 5_000_000,
-      overallRate,
-      timeout: 10,
-      requests: k.requests,
-    });
+    const spec = (k: (typeof kinds)[number], duration: number, connections: number, overallRate?: number) =>
+      mixSpec(node.url, k, duration, connections, overallRate);
     if (load > 0) {
       let rate = o.rate ?? 0;
       if (!rate) {

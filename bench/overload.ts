@@ -15,7 +15,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { PerformanceObserver, monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { describeLongTasks, startProfiling } from './long-tasks.js';
-import { log, monotonicMs, ms, num, percentiles, pinCpus, runChild, runLoad, runLoads, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult } from './lib.js';
+import { log, monotonicMs, ms, num, percentiles, pinCpus, runChild, runLoad, runLoads, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult, type LoadSpec } from './lib.js';
 import type { CpuPauses } from './cpu-pauses.js';
 
 export interface OverloadOptions {
@@ -168,17 +168,8 @@ async function overloadOnce(o: OverloadOptions): Promise<RunSummary> {
     const kinds = await mix(node);
     // Generators that run together start together, once all have loaded (a few seconds of tsx on one CPU).
     const together = () => Date.now() + 3000;
-    const spec = (k: Kind, duration: number, connections: number, overallRate?: number, startAt?: number) => ({
-      url: node.url,
-      startAt,
-      trace: k.priority === 'essential' && overallRate !== undefined,
-      connections,
-      duration,
-      maxRequests: 5_000_000,
-      overallRate,
-      timeout: 10,
-      requests: k.requests,
-    });
+    const spec = (k: Kind, duration: number, connections: number, overallRate?: number, startAt?: number) =>
+      mixSpec(node.url, k, duration, connections, overallRate, startAt);
 
     // A node that just started pays for compiling each path the first times it runs (warmup.ts covers the reads
     // once each): the unloaded figures are those of a node that has served each kind for a while.
@@ -558,6 +549,21 @@ function writerStats(node: BenchNode) {
 }
 
 /** Home timeline and posting (essential); search and the public timeline (deferrable). */
+/** One kind of the mix as a load generator's spec: open loop at `overallRate` req/s (essential ones traced), else closed. */
+export function mixSpec(url: string, k: Kind, duration: number, connections: number, overallRate?: number, startAt?: number): LoadSpec {
+  return {
+    url,
+    startAt,
+    trace: k.priority === 'essential' && overallRate !== undefined,
+    connections,
+    duration,
+    maxRequests: 5_000_000,
+    overallRate,
+    timeout: 10,
+    requests: k.requests,
+  };
+}
+
 /** The overload's mix: home timeline 35 % and posting 10 % (essential), search 30 % and the public timeline 25 % (deferrable). */
 export async function mix(node: BenchNode): Promise<Kind[]> {
   const { rows: viewers } = await sql<{ id: string }>`

@@ -81,8 +81,6 @@ export interface RequestQueueOptions {
 
 interface Waiter {
   at: number;
-  /** Its place in arrival order (`at` may tie). */
-  seq: number;
   /** From when its wait counts against the bound: its arrival, or the last release of one of its client's earlier requests. */
   clockAt: number;
   /** One of its client's earlier requests was released while it waited: it waits behind its own, not load. */
@@ -116,7 +114,6 @@ export class RequestQueue {
   private emptyAt = 0;
   /** Waiting requests that are not behind their own client's. */
   private waitingOnLoad = 0;
-  private arrivals = 0;
   private turnOpen = false;
   private pumping = false;
   private timer: NodeJS.Timeout | undefined;
@@ -173,7 +170,6 @@ export class RequestQueue {
     return new Promise((resolve) => {
       const w: Waiter = {
         at: t,
-        seq: this.arrivals++,
         clockAt: t,
         behindOwn: false,
         client,
@@ -206,13 +202,14 @@ export class RequestQueue {
   private leave(w: Waiter, run: boolean): void {
     if (!run) this.share(w.client, -1);
     if (!w.behindOwn) this.waitingOnLoad--;
+    // In arrival order: the ones after it in its client's list came after it.
     const mine = this.waitingOf.get(w.client)!;
-    mine.splice(mine.indexOf(w), 1);
+    const at = mine.indexOf(w);
+    mine.splice(at, 1);
     if (mine.length === 0) this.waitingOf.delete(w.client);
     else if (run) {
       const now = this.now();
-      for (const later of mine) {
-        if (later.seq < w.seq) continue;
+      for (const later of mine.slice(at)) {
         later.clockAt = now;
         if (!later.behindOwn) this.waitingOnLoad--;
         later.behindOwn = true;
@@ -286,11 +283,10 @@ export class RequestQueue {
       const bound = this.bound(priority, now);
       // Clocks restart (leave()), so the late ones may be anywhere in the lane: all of it is looked at. It is short
       // at any rate that sheds (the bound × the arrival rate).
-      const late: Waiter[] = [];
-      const keep: Waiter[] = [];
-      for (const w of lane) (now - w.clockAt > bound || w.gone() ? late : keep).push(w);
-      if (late.length === 0) continue;
-      this.lanes[priority] = keep;
+      const isLate = (w: Waiter) => now - w.clockAt > bound || w.gone();
+      if (!lane.some(isLate)) continue;
+      const late = new Set(lane.filter(isLate));
+      this.lanes[priority] = lane.filter((w) => !late.has(w));
       for (const w of late) {
         this.counts.expired++;
         w.settle(false);
