@@ -170,8 +170,12 @@ describe.skipIf(!haveChromium)('web app through a server outage', () => {
     await tab.locator('.outbox-entry[data-state="posted"]', { hasText: 'Written while posting is paused' }).waitFor({ timeout: 10_000 });
     expect(await copiesOf('Written while posting is paused')).toBe(1);
     expect(posts).toHaveLength(2);
-    // A write went through: the server's refusal is no longer news.
-    await banner.waitFor({ state: 'detached', timeout: 10_000 });
+    // A write went through: the server's refusal is no longer news. The banner may still carry the status page's
+    // incident: the page confirms a recovery over its next rounds, and the 503s of read-only mode burned the API's
+    // error budget (its alert resets with the 5-minute window). That is the page's word, not the refusal's.
+    await expect
+      .poll(async () => ((await banner.count()) ? await banner.innerText() : ''), { timeout: 10_000 })
+      .not.toMatch(/read-only mode|kept on this device/);
   }, 60_000);
 
   it('logged no console errors other than the refused connections of the outage', () => {
