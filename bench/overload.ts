@@ -15,6 +15,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { PerformanceObserver, monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { describeLongTasks, startProfiling } from './long-tasks.js';
+import { postgresFromDataset } from './postgres-dataset.js';
 import { log, monotonicMs, ms, num, percentiles, pinCpus, runChild, runLoad, runLoads, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult, type LoadSpec } from './lib.js';
 import type { CpuPauses } from './cpu-pauses.js';
 
@@ -36,6 +37,11 @@ export interface OverloadOptions {
    * One run's client p99 ratio rests on some 10 unloaded samples past the p99 on a shared machine.
    */
   repeat?: number;
+  /**
+   * The node on PostgreSQL instead of the SQLite file: the dataset copied into a throwaway server, a fresh clone
+   * for each run, the server on the load generators' CPUs with `pin` (as on a machine of its own).
+   */
+  postgres?: boolean;
 }
 
 /** What one run showed against issue 8's bar. */
@@ -63,9 +69,15 @@ const RECOVERY_BAR_S = 5;
 export async function overload(o: OverloadOptions): Promise<void> {
   const runs: RunSummary[] = [];
   const repeat = Math.max(1, o.repeat ?? 1);
-  for (let i = 1; i <= repeat; i++) {
-    if (repeat > 1) log(`=== run ${i} of ${repeat} ===`);
-    runs.push(await overloadOnce(o));
+  const pg = o.postgres ? await postgresFromDataset(o.dataDir, o.pin?.split(':')[1] ?? null) : null;
+  try {
+    for (let i = 1; i <= repeat; i++) {
+      if (repeat > 1) log(`=== run ${i} of ${repeat} ===`);
+      const overrides = pg ? { ...o.overrides, databaseUrl: await pg.fresh() } : o.overrides;
+      runs.push(await overloadOnce({ ...o, overrides }));
+    }
+  } finally {
+    await pg?.stop();
   }
   console.log(`
 ${verdict(runs)}`);

@@ -41,6 +41,8 @@ Commands:
                   --pin 0:1 runs the node on CPU 0 and the load generators on CPU 1 (taskset)
       [--cpu-prof FILE] profiles the node during the overload and reports what held its event loop
       [--repeat N] N runs, each on a fresh node, and a summary against the bar with the medians
+      [--postgres]  the node on PostgreSQL: a throwaway server (durable settings) holding a copy of the
+                    dataset, a fresh clone for each run, on the load generators' CPUs with --pin
   replans         Drives the API as a few seeded users, then times every SQLite statement it saw re-bound
                   on every run against bound once: finds statements SQLite plans again on every run
                   (a bound LIMIT, a bound value a partial index is defined by). Exits 1 if it finds one.
@@ -91,6 +93,7 @@ const { positionals, values: flags } = parseArgs({
     'cpu-prof': { type: 'string' },
     users: { type: 'string', default: '20' },
     repeat: { type: 'string', default: '1' },
+    postgres: { type: 'boolean', default: false },
     path: { type: 'string', default: '/api/v1/timelines/home' },
     requests: { type: 'string', default: '2000' },
     help: { type: 'boolean', short: 'h' },
@@ -431,6 +434,7 @@ if (!command || flags.help) {
         pin: flags.pin,
         cpuProfile: flags['cpu-prof'],
         repeat: int('repeat'),
+        postgres: flags.postgres,
       }),
   };
   const fn = commands[command];
