@@ -187,11 +187,13 @@ async function overloadOnce(o: OverloadOptions): Promise<RunSummary> {
     // once each): the unloaded figures are those of a node that has served each kind for a while.
     log('1/4 unloaded latency (each kind alone: 3 s to warm up, then 50 req/s open loop for 20 s, the p99 of some 1,000 requests)');
     const unloaded = new Map<string, LoadResult>();
+    // Connections enough that none waits for a free one in the generator: two served 50 req/s of 3 ms SQLite
+    // requests, but not of PostgreSQL's 40 ms posts (commits fsynced on a shared CPU), which then queued for seconds.
     for (const k of kinds) {
-      await runLoad(spec(k, 3, 2, 50));
+      await runLoad(spec(k, 3, 8, 50));
       await node.idle();
       recording = 'unloaded';
-      unloaded.set(k.name, await runLoad(spec(k, 20, 2, 50)));
+      unloaded.set(k.name, await runLoad(spec(k, 20, 8, 50)));
       recording = null;
       await node.idle();
     }
@@ -212,7 +214,12 @@ async function overloadOnce(o: OverloadOptions): Promise<RunSummary> {
     const rss: number[] = [];
     const retryAfter = { checked: 0, with: 0 };
     const rssBefore = process.memoryUsage().rss;
-    const sampler = setInterval(() => rss.push(process.memoryUsage().rss), 1000);
+    // The request queue's concurrency limit, every second (it adapts on PostgreSQL, http/concurrency-limit.ts).
+    const limits: number[] = [];
+    const sampler = setInterval(() => {
+      rss.push(process.memoryUsage().rss);
+      void node.ctx.metrics.concurrencyLimit.get().then((g) => limits.push(g.values[0]?.value ?? NaN));
+    }, 1000);
     let checking = true;
     // Deferrable answers seen by a plain client during the overload: does a 503 carry Retry-After?
     const checker = (async () => {
@@ -366,6 +373,7 @@ async function overloadOnce(o: OverloadOptions): Promise<RunSummary> {
     console.log(`process up: ${node.app.server.listening ? 'yes' : 'NO'}`);
     console.log(`RSS: before ${mb(rssBefore)}, during/after min ${mb(Math.min(...rss))}, max ${mb(Math.max(...rss))} (${rss.length} samples, one a second)`);
     console.log(`RSS series (MB): ${rss.map((b) => Math.round(b / 1024 ** 2)).join(' ')}`);
+    console.log(`requests let run at once, each second: ${limits.join(' ')}`);
     console.log(
       `deferrable: ${num(def503)} of ${num(defTotal)} answered 503 (${((100 * def503) / Math.max(1, defTotal)).toFixed(1)}%), ${num(defTimeouts)} timed out; ` +
         `Retry-After on ${retryAfter.with} of ${retryAfter.checked} sampled 503s`,

@@ -168,6 +168,8 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     maxWaitMs: { essential: p.essential.maxWaitMs, deferrable: p.deferrable.maxWaitMs },
     congestedWaitMs: p.congestedWaitMs,
     concurrency: p.concurrency,
+    // PostgreSQL: the requests running wait for the database together; SQLite runs a read to its end in one turn.
+    adaptive: ctx.config.databaseUrl !== undefined,
     // A bound so memory is bounded; at any rate it sheds, this many waiters are never reached before the wait bound.
     maxQueued: 1000,
     maxPerClient: p.maxPerClient,
@@ -220,6 +222,7 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     essentialWaitRefusals = 0;
     ctx.lifecycle.busy = pressed;
     ctx.metrics.queueLength.set(queue.length);
+    ctx.metrics.concurrencyLimit.set(queue.concurrency);
     ctx.metrics.admitted.set({ priority: 'deferrable' }, pressed ? 0 : deferrable.fraction);
   };
 
@@ -239,6 +242,8 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
       return reply.send(refused(req, reply, 'queue', ticket.waitedMs, priority));
     }
     // 'close' comes once the answer is sent or the connection is gone, whichever way the request ends.
-    reply.raw.once('close', () => queue.done(client));
+    const started = performance.now();
+    const alone = queue.running === 1;
+    reply.raw.once('close', () => queue.done(client, { ms: performance.now() - started, alone }));
   });
 }

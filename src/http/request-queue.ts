@@ -57,6 +57,8 @@
  * waiting past 10–15 ms behind the others; docs/RELIABILITY.md).
  */
 
+import { ConcurrencyLimit } from './concurrency-limit.js';
+
 export type QueuedPriority = 'essential' | 'deferrable';
 
 export interface RequestQueueOptions {
@@ -66,6 +68,11 @@ export interface RequestQueueOptions {
   congestedWaitMs: number;
   /** Requests released and not yet answered, at most. */
   concurrency: number;
+  /**
+   * Lower the limit while requests running together take longer than one alone (http/concurrency-limit.ts): for a
+   * database the requests wait for together, PostgreSQL. Off, `concurrency` is the limit.
+   */
+  adaptive?: boolean;
   /** Requests waiting, at most: one more is refused at once. */
   maxQueued: number;
   /** Requests of one client waiting or running, at most, once a request has to wait: one more is refused at once. */
@@ -125,8 +132,16 @@ export class RequestQueue {
   /** Counts since start, for metrics and tests. */
   readonly counts = { immediate: 0, queued: 0, released: 0, expired: 0, full: 0, overShare: 0 };
 
+  private readonly limit: ConcurrencyLimit | null;
+
   constructor(private readonly opts: RequestQueueOptions) {
     this.now = opts.now ?? (() => performance.now());
+    this.limit = opts.adaptive ? new ConcurrencyLimit({ max: opts.concurrency, now: this.now }) : null;
+  }
+
+  /** Requests that may run at once now. */
+  get concurrency(): number {
+    return this.limit?.current ?? this.opts.concurrency;
   }
 
   /** Requests waiting now. */
@@ -151,7 +166,7 @@ export class RequestQueue {
       setImmediate(this.endTurn);
     }
     if (this.waitingOnLoad === 0) this.emptyAt = t;
-    if (this.length === 0 && this.inFlight < this.opts.concurrency && t - this.turnStarted <= this.opts.turnBudgetMs) {
+    if (this.length === 0 && this.inFlight < this.concurrency && t - this.turnStarted <= this.opts.turnBudgetMs) {
       this.inFlight++;
       this.share(client, 1);
       this.counts.immediate++;
@@ -188,8 +203,12 @@ export class RequestQueue {
     });
   }
 
-  /** A request that ran (at once or released) was answered, or its connection closed. */
-  done(client: string): void {
+  /**
+   * A request that ran (at once or released) was answered, or its connection closed: after `ran.ms`, and `ran.alone`
+   * if nothing else was running when it started (what adapts the limit).
+   */
+  done(client: string, ran?: { ms: number; alone: boolean }): void {
+    if (ran) this.limit?.sample(ran.ms, ran.alone, this.inFlight);
     this.inFlight--;
     this.share(client, -1);
     if (this.length > 0) this.schedule();
@@ -243,7 +262,7 @@ export class RequestQueue {
     this.expire(now);
     if (this.waitingOnLoad === 0) this.emptyAt = now;
     if (this.length === 0) return;
-    if (this.inFlight >= this.opts.concurrency) {
+    if (this.inFlight >= this.concurrency) {
       // Nothing can run until an answer comes (done() schedules again); refuse the oldest on time meanwhile.
       this.timer = setTimeout(this.pump, Math.max(1, this.nextExpiry(now) - now));
       return;

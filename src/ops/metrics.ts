@@ -31,6 +31,7 @@ export interface Metrics {
   readonly admitted: Gauge<'priority'>;
   readonly queueWait: Histogram<'priority' | 'outcome'>;
   readonly queueLength: Gauge;
+  readonly concurrencyLimit: Gauge;
   /** Reads that could use the replica (http/replica-reads.ts), by where they went: replica, primary (fence), fallback. */
   readonly replicaReads: Counter<'target'>;
 }
@@ -95,6 +96,11 @@ export function createMetrics(labels: { node: string }): Metrics {
       registers: r,
     }),
     queueLength: new Gauge({ name: 'starling_request_queue_length', help: 'Requests waiting in the request queue now (http/request-queue.ts)', registers: r }),
+    concurrencyLimit: new Gauge({
+      name: 'starling_request_concurrency_limit',
+      help: 'Requests the request queue lets run at once now: pressure.concurrency, lowered on PostgreSQL while requests running together are slower than alone (http/concurrency-limit.ts)',
+      registers: r,
+    }),
     admitted: new Gauge({ name: 'starling_admission_fraction', help: 'Share of requests of a class admitted now (1: all; http/admission.ts)', labelNames: ['priority'], registers: r }),
   };
 }

@@ -1,0 +1,102 @@
+/**
+ * How many requests may run at once, adapted to what the database behind them
+ * serves fast: additive increase while requests take about as long as they
+ * take alone, multiplicative decrease once they take longer (the latency
+ * gradient of Netflix's concurrency-limits, "Performance Under Load", 2018;
+ * TCP Vegas before it). No maintained Node library does this.
+ *
+ * Why: the request queue bounds how long a request *waits* to run, but not
+ * how long it then takes. On PostgreSQL the requests released run at once
+ * and wait for the database together: with 32 running on a database that
+ * serves a handful fast, every one of them is slow (the overload bench on
+ * PostgreSQL: the home timeline's p99 inside the node 364 ms against 39 ms
+ * alone, docs/RELIABILITY.md), and the queue, seeing them run, sheds nothing.
+ * Fewer at once, each is fast again, and the rest wait in the queue, where
+ * the wait is bounded and the refusals go by priority. On SQLite a read runs
+ * to its end in one turn and does not slow the next: the limit stays at its
+ * maximum unless commits get slow.
+ *
+ * The reference is what a request takes alone (nothing else running when it
+ * started): a moving average of those, so it does not creep up with the load,
+ * as an average of all requests would. Under sustained load few requests run
+ * alone and the reference keeps its value from before; once the limit is down
+ * to its minimum every request runs alone and the reference follows the
+ * database's speed again. Requests are compared in windows (at least
+ * `WINDOW_SAMPLES` answers and `WINDOW_MS`), as the average of the window.
+ */
+
+export interface ConcurrencyLimitOptions {
+  /** The most requests that may run at once (the configured concurrency), and where the limit starts. */
+  max: number;
+  /** The fewest (default 2: one request's database round trips overlap another's work). */
+  min?: number;
+  /** Requests taking this many times longer than alone, on average over a window, is contention (default 1.5). */
+  tolerance?: number;
+  now?: () => number;
+}
+
+const WINDOW_SAMPLES = 20;
+const WINDOW_MS = 100;
+/** A window of few answers still closes after this long, if it has `MIN_SAMPLES`. */
+const WINDOW_MAX_MS = 1000;
+const MIN_SAMPLES = 5;
+/** The weight of one request run alone in the reference. */
+const ALONE_WEIGHT = 0.05;
+/** The most the limit shrinks in one window (to this fraction). */
+const MIN_GRADIENT = 0.5;
+
+export class ConcurrencyLimit {
+  private value: number;
+  private readonly min: number;
+  private readonly tolerance: number;
+  private readonly now: () => number;
+  /** What a request takes alone (ms), once one has been seen. */
+  private aloneMs: number | null = null;
+  private windowStart = 0;
+  private windowSum = 0;
+  private windowCount = 0;
+  /** Whether the window's requests ever filled the limit: only then is more room worth trying. */
+  private windowFull = false;
+
+  constructor(private readonly opts: ConcurrencyLimitOptions) {
+    this.min = Math.min(opts.max, Math.max(1, opts.min ?? 2));
+    this.value = opts.max;
+    this.tolerance = opts.tolerance ?? 1.5;
+    this.now = opts.now ?? (() => performance.now());
+    this.windowStart = this.now();
+  }
+
+  /** Requests that may run at once now. */
+  get current(): number {
+    return Math.floor(this.value);
+  }
+
+  /** What a request takes alone, as far as known (ms). */
+  get reference(): number | null {
+    return this.aloneMs;
+  }
+
+  /**
+   * A request that ran was answered after `ms`. `alone`: nothing else was running when it started. `running`:
+   * the requests running as it finished, itself included.
+   */
+  sample(ms: number, alone: boolean, running: number): void {
+    if (alone) this.aloneMs = this.aloneMs === null ? ms : this.aloneMs + ALONE_WEIGHT * (ms - this.aloneMs);
+    this.windowSum += ms;
+    this.windowCount++;
+    if (running >= this.current) this.windowFull = true;
+    const t = this.now();
+    const elapsed = t - this.windowStart;
+    if (!((this.windowCount >= WINDOW_SAMPLES && elapsed >= WINDOW_MS) || (this.windowCount >= MIN_SAMPLES && elapsed >= WINDOW_MAX_MS))) return;
+    const average = this.windowSum / this.windowCount;
+    if (this.aloneMs !== null && average > this.tolerance * this.aloneMs) {
+      this.value = Math.max(this.min, this.value * Math.max(MIN_GRADIENT, (this.tolerance * this.aloneMs) / average));
+    } else if (this.windowFull) {
+      this.value = Math.min(this.opts.max, this.value + 1);
+    }
+    this.windowStart = t;
+    this.windowSum = 0;
+    this.windowCount = 0;
+    this.windowFull = false;
+  }
+}

@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { ConcurrencyLimit } from '../../src/http/concurrency-limit.js';
+import { RequestQueue } from '../../src/http/request-queue.js';
+
+/**
+ * A model of a database that serves `capacity` requests at once at full speed: with more running, each takes
+ * proportionally longer (`baseMs × running / capacity`), as queries sharing a CPU do.
+ */
+function database(capacity: number, baseMs: number) {
+  return (running: number) => baseMs * Math.max(1, running / capacity);
+}
+
+/** Drives the limit with a closed loop that always has requests waiting: each window, `current` requests finish. */
+function drive(limit: ConcurrencyLimit, clock: { t: number }, serve: (running: number) => number, windows: number): number[] {
+  const seen: number[] = [];
+  for (let w = 0; w < windows; w++) {
+    const running = limit.current;
+    const ms = serve(running);
+    // A window's worth of answers: enough of them, and at least its minimum length.
+    for (let i = 0; i < 25; i++) {
+      clock.t += 5;
+      limit.sample(ms, false, running);
+    }
+    seen.push(limit.current);
+  }
+  return seen;
+}
+
+describe('the adaptive concurrency limit', () => {
+  it('starts at its maximum and stays there while requests run as fast together as alone', () => {
+    const clock = { t: 0 };
+    const limit = new ConcurrencyLimit({ max: 32, now: () => clock.t });
+    limit.sample(10, true, 1);
+    const seen = drive(limit, clock, () => 10, 20);
+    expect(seen.every((n) => n === 32)).toBe(true);
+  });
+
+  it('comes down to about what the database serves fast, and keeps requests within the tolerance of alone', () => {
+    const clock = { t: 0 };
+    const limit = new ConcurrencyLimit({ max: 32, now: () => clock.t });
+    limit.sample(10, true, 1);
+    const serve = database(4, 10);
+    const seen = drive(limit, clock, serve, 60);
+    const settled = seen.slice(-20);
+    // Additive increase, multiplicative decrease: it oscillates around capacity × tolerance (4 × 1.5 = 6).
+    expect(Math.max(...settled)).toBeLessThanOrEqual(8);
+    expect(Math.min(...settled)).toBeGreaterThanOrEqual(4);
+    // What the requests then take: at most twice what they take alone, where 32 at once took 8 times as long.
+    expect(Math.max(...settled.map(serve))).toBeLessThanOrEqual(20);
+    expect(serve(32)).toBe(80);
+  });
+
+  it('grows again when the database gets faster, but only while the limit is in use', () => {
+    const clock = { t: 0 };
+    const limit = new ConcurrencyLimit({ max: 32, now: () => clock.t });
+    limit.sample(10, true, 1);
+    drive(limit, clock, database(4, 10), 40);
+    const low = limit.current;
+    expect(low).toBeLessThanOrEqual(8);
+    // Few requests: never more running than half the limit. No evidence that more would be fast: no growth.
+    for (let i = 0; i < 200; i++) {
+      clock.t += 5;
+      limit.sample(10, false, 1);
+    }
+    expect(limit.current).toBe(low);
+    // A faster database (16 at once at full speed) and requests filling the limit: it climbs back.
+    drive(limit, clock, database(16, 10), 40);
+    expect(limit.current).toBeGreaterThanOrEqual(16);
+  });
+
+  it('never goes below its minimum, and follows a slower database through requests run alone', () => {
+    const clock = { t: 0 };
+    const limit = new ConcurrencyLimit({ max: 32, now: () => clock.t });
+    limit.sample(10, true, 1);
+    // The database becomes five times slower for everything: at first that looks like contention.
+    for (let w = 0; w < 20; w++) {
+      for (let i = 0; i < 25; i++) {
+        clock.t += 5;
+        limit.sample(50, limit.current <= 2, limit.current);
+      }
+    }
+    expect(limit.current).toBeGreaterThanOrEqual(2);
+    // At its minimum, requests ran alone and taught it the new speed: 50 ms is no longer contention, and it grows.
+    expect(limit.reference!).toBeGreaterThan(30);
+    expect(limit.current).toBeGreaterThan(2);
+  });
+
+  it('lets the request queue run only that many at once (on PostgreSQL); a fixed queue keeps its concurrency', async () => {
+    const clock = { t: 1000 };
+    const opts = { maxWaitMs: { essential: 30, deferrable: 10 }, congestedWaitMs: 5, concurrency: 32, maxQueued: 100, maxPerClient: 100, turnBudgetMs: 1000, now: () => clock.t };
+    const adaptive = new RequestQueue({ ...opts, adaptive: true });
+    const fixed = new RequestQueue(opts);
+    for (const q of [adaptive, fixed]) {
+      q.enter('essential', 'alone', () => false);
+      q.done('alone', { ms: 10, alone: true });
+      // Requests that take eight times as long together, window after window.
+      for (let i = 0; i < 200; i++) {
+        clock.t += 5;
+        q.enter('essential', `c${i}`, () => false);
+        q.done(`c${i}`, { ms: 80, alone: false });
+      }
+    }
+    expect(fixed.concurrency).toBe(32);
+    expect(adaptive.concurrency).toBe(2);
+    // A new turn of the loop; with two running, a third waits.
+    await new Promise<void>((r) => setImmediate(r));
+    expect(adaptive.enter('essential', 'x', () => false)).toEqual({ run: true, waitedMs: 0, queued: false });
+    expect(adaptive.enter('essential', 'y', () => false)).toEqual({ run: true, waitedMs: 0, queued: false });
+    const third = adaptive.enter('essential', 'z', () => false);
+    expect(third).toBeInstanceOf(Promise);
+    adaptive.done('x');
+    adaptive.done('y');
+    await expect(third).resolves.toMatchObject({ run: true, queued: true });
+  });
+});
