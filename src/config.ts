@@ -143,7 +143,9 @@ const Schema = z.object({
       retryAfterSeconds: z.coerce.number().int().min(1).default(10),
       /**
        * Requests let run at once (http/request-queue.ts); more wait in the queue, where the wait is bounded. On
-       * PostgreSQL, a few times the pool's 10 connections: more would only wait for a connection, unbounded.
+       * PostgreSQL this is the ceiling: the limit comes down by itself while requests running together take longer
+       * than one alone (http/concurrency-limit.ts), and a few times the pool's 10 connections is already more
+       * than wait for the database without waiting for a connection.
        */
       concurrency: z.coerce.number().int().min(1).default(32),
       /**

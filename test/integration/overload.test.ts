@@ -299,6 +299,57 @@ describe('shedding on work waiting behind the requests', () => {
     expect((await get(`${server.url}/api/v1/timelines/home`, gina.token)).status).toBe(200);
     await eventually(async () => (await get(`${server.url}/api/v1/timelines/public`)).status === 200, 5000);
   });
+
+  it.runIf(onPostgres)('lets fewer requests run at once while the database makes them wait together', async () => {
+    const server = await startTestServer({ ops: { enabled: false }, pressure: { sampleIntervalMs: 50, maxPerClient: 1000 } });
+    servers.push(server);
+    const hana = await createUser(server.url, 'hana');
+    expect((await post(server.url, hana.token, 'a post to read')).status).toBe(200);
+    const home = `${server.url}/api/v1/timelines/home`;
+    const limit = async () => Number(/^starling_request_concurrency_limit(?:\{[^}]*\})? (\d+)/m.exec((await get(`${server.url}/metrics`)).text)?.[1]);
+    // One after another: the limit learns what a request takes alone, and stays at its ceiling.
+    for (let i = 0; i < 20; i++) expect((await get(home, hana.token)).status).toBe(200);
+    await eventually(async () => (await limit()) === 32, 2000);
+
+    // The database makes every reader of statuses wait, 100 ms at a time (a side transaction's exclusive lock),
+    // while 40 clients ask for home timelines without pause.
+    let stop = false;
+    const locks = (async () => {
+      while (!stop) {
+        await server.ctx.db.transaction().execute(async (trx) => {
+          await sql`LOCK TABLE statuses IN ACCESS EXCLUSIVE MODE`.execute(trx);
+          await new Promise((r) => setTimeout(r, 100));
+        });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const statuses = new Map<number, number>();
+    const clients = Array.from({ length: 40 }, async () => {
+      while (!stop) {
+        const r = await get(home, hana.token);
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      }
+    });
+    let lowest = 32;
+    try {
+      const until = performance.now() + 6000;
+      while (performance.now() < until && lowest > 4) {
+        lowest = Math.min(lowest, await limit());
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // Meanwhile the node answers at once what needs no database.
+      expect((await get(`${server.url}/healthz`)).status).toBe(200);
+    } finally {
+      stop = true;
+      await Promise.all([locks, ...clients]);
+    }
+    // Down from 32 (each request took many times what it takes alone); the rest waited in the queue, bounded.
+    expect(lowest).toBeLessThanOrEqual(4);
+    expect(statuses.get(200)).toBeGreaterThan(0);
+    expect([...statuses.keys()].every((s) => s === 200 || s === 503)).toBe(true);
+    // The database free again, a request alone is served.
+    expect((await get(home, hana.token)).status).toBe(200);
+  }, 30_000);
 });
 
 describe('admission under a busy event loop', () => {

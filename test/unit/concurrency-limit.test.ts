@@ -42,11 +42,11 @@ describe('the adaptive concurrency limit', () => {
     const serve = database(4, 10);
     const seen = drive(limit, clock, serve, 60);
     const settled = seen.slice(-20);
-    // Additive increase, multiplicative decrease: it oscillates around capacity × tolerance (4 × 1.5 = 6).
-    expect(Math.max(...settled)).toBeLessThanOrEqual(8);
-    expect(Math.min(...settled)).toBeGreaterThanOrEqual(4);
-    // What the requests then take: at most twice what they take alone, where 32 at once took 8 times as long.
-    expect(Math.max(...settled.map(serve))).toBeLessThanOrEqual(20);
+    // Additive increase, multiplicative decrease: it oscillates around capacity × tolerance (4 × 2 = 8).
+    expect(Math.max(...settled)).toBeLessThanOrEqual(9);
+    expect(Math.min(...settled)).toBeGreaterThanOrEqual(6);
+    // What the requests then take: at most 2.25 times what they take alone, where 32 at once took 8 times as long.
+    expect(Math.max(...settled.map(serve))).toBeLessThanOrEqual(22.5);
     expect(serve(32)).toBe(80);
   });
 
@@ -56,7 +56,7 @@ describe('the adaptive concurrency limit', () => {
     limit.sample(10, true, 1);
     drive(limit, clock, database(4, 10), 40);
     const low = limit.current;
-    expect(low).toBeLessThanOrEqual(8);
+    expect(low).toBeLessThanOrEqual(9);
     // Few requests: never more running than half the limit. No evidence that more would be fast: no growth.
     for (let i = 0; i < 200; i++) {
       clock.t += 5;
