@@ -20,8 +20,8 @@
  * started): a moving average of those, so it does not creep up with the load,
  * as an average of all requests would. Under sustained load few requests run
  * alone and the reference keeps its value from before; once the limit is down
- * to its minimum every request runs alone and the reference follows the
- * database's speed again. Requests are compared in windows (at least
+ * to its minimum, what requests take there is the reference, so a database
+ * that got slower for everyone does not keep the limit at its minimum. Requests are compared in windows (at least
  * `WINDOW_SAMPLES` answers and `WINDOW_MS`), as the average of the window.
  */
 
@@ -84,7 +84,9 @@ export class ConcurrencyLimit {
    * the requests running as it finished, itself included.
    */
   sample(ms: number, alone: boolean, running: number): void {
-    if (alone) this.aloneMs = this.aloneMs === null ? ms : this.aloneMs + ALONE_WEIGHT * (ms - this.aloneMs);
+    // At the minimum nothing runs with fewer: what a request takes there is the best reference there is. (With two
+    // running, a request released as the other finishes starts beside the next one: none would ever start alone.)
+    if (alone || this.value <= this.min) this.aloneMs = this.aloneMs === null ? ms : this.aloneMs + ALONE_WEIGHT * (ms - this.aloneMs);
     this.windowSum += ms;
     this.windowCount++;
     if (running >= this.current) this.windowFull = true;
