@@ -28,16 +28,16 @@
 export interface ConcurrencyLimitOptions {
   /** The most requests that may run at once (the configured concurrency), and where the limit starts. */
   max: number;
-  /** The fewest (default 2: one request's database round trips overlap another's work). */
-  min?: number;
-  /**
-   * Requests taking this many times longer than alone, on average over a window, is contention (default 2: on the
-   * overload bench on PostgreSQL 1.5 served a quarter fewer requests than a fixed 32, 2 more, with the same tail).
-   */
-  tolerance?: number;
   now?: () => number;
 }
 
+/** The fewest: one request's database round trips overlap another's work. */
+const MIN_LIMIT = 2;
+/**
+ * Requests taking this many times longer than alone, on average over a window, is contention. On the overload
+ * bench on PostgreSQL 1.5 served a quarter fewer requests than a fixed 32, 2 more, with the same tail.
+ */
+const TOLERANCE = 2;
 const WINDOW_SAMPLES = 20;
 const WINDOW_MS = 100;
 /** A window of few answers still closes after this long, if it has `MIN_SAMPLES`. */
@@ -51,20 +51,18 @@ const MIN_GRADIENT = 0.5;
 export class ConcurrencyLimit {
   private value: number;
   private readonly min: number;
-  private readonly tolerance: number;
   private readonly now: () => number;
   /** What a request takes alone (ms), once one has been seen. */
   private aloneMs: number | null = null;
-  private windowStart = 0;
+  private windowStart: number;
   private windowSum = 0;
   private windowCount = 0;
   /** Whether the window's requests ever filled the limit: only then is more room worth trying. */
   private windowFull = false;
 
   constructor(private readonly opts: ConcurrencyLimitOptions) {
-    this.min = Math.min(opts.max, Math.max(1, opts.min ?? 2));
+    this.min = Math.min(opts.max, MIN_LIMIT);
     this.value = opts.max;
-    this.tolerance = opts.tolerance ?? 2;
     this.now = opts.now ?? (() => performance.now());
     this.windowStart = this.now();
   }
@@ -94,8 +92,8 @@ export class ConcurrencyLimit {
     const elapsed = t - this.windowStart;
     if (!((this.windowCount >= WINDOW_SAMPLES && elapsed >= WINDOW_MS) || (this.windowCount >= MIN_SAMPLES && elapsed >= WINDOW_MAX_MS))) return;
     const average = this.windowSum / this.windowCount;
-    if (this.aloneMs !== null && average > this.tolerance * this.aloneMs) {
-      this.value = Math.max(this.min, this.value * Math.max(MIN_GRADIENT, (this.tolerance * this.aloneMs) / average));
+    if (this.aloneMs !== null && average > TOLERANCE * this.aloneMs) {
+      this.value = Math.max(this.min, this.value * Math.max(MIN_GRADIENT, (TOLERANCE * this.aloneMs) / average));
     } else if (this.windowFull) {
       this.value = Math.min(this.opts.max, this.value + 1);
     }
