@@ -248,6 +248,7 @@ async function overloadOnce(o: OverloadOptions): Promise<RunSummary> {
     );
     gc.observe({ entryTypes: ['gc'] });
     const batchesBefore = await batchBuckets(node);
+    const shedBefore = await shedCounts(node);
     const usageBefore = usage();
     const profiling = o.cpuProfile ? await startProfiling(o.cpuProfile) : null;
     recording = 'overload';
@@ -257,6 +258,7 @@ async function overloadOnce(o: OverloadOptions): Promise<RunSummary> {
     const loadEnded = performance.now();
     const profile = await profiling?.stop();
     const batchesAfter = await batchBuckets(node);
+    const shedAfter = await shedCounts(node);
     const usageAfter = usage();
     stalls.disable();
     gc.disconnect();
@@ -370,6 +372,7 @@ async function overloadOnce(o: OverloadOptions): Promise<RunSummary> {
     }
     console.log(`group commits during the overload (each holds the event loop on SQLite): ${describeBatches(batchesBefore, batchesAfter)}`);
     console.log(`request queue: ${await queueSummary(node)}`);
+    console.log(`refused during the overload, by class and reason: ${describeShed(shedBefore, shedAfter)}`);
     console.log(`process up: ${node.app.server.listening ? 'yes' : 'NO'}`);
     console.log(`RSS: before ${mb(rssBefore)}, during/after min ${mb(Math.min(...rss))}, max ${mb(Math.max(...rss))} (${rss.length} samples, one a second)`);
     console.log(`RSS series (MB): ${rss.map((b) => Math.round(b / 1024 ** 2)).join(' ')}`);
@@ -423,6 +426,17 @@ async function queueSummary(node: BenchNode): Promise<string> {
     (['essential', 'deferrable'] as const).map((p) => `${p} ${num(count(p, 'run') + count(p, 'refused'))} queued, ${num(count(p, 'run'))} of them ran`).join('; ') +
     ` (the essential ones that ran had waited ${waits})`
   );
+}
+
+/** The node's refusals (starling_requests_shed_total) by class and reason ("essential late" → count). */
+async function shedCounts(node: BenchNode): Promise<Map<string, number>> {
+  const { values } = await node.ctx.metrics.shed.get();
+  return new Map(values.map((v) => [`${v.labels.priority} ${v.labels.reason}`, v.value]));
+}
+
+function describeShed(before: Map<string, number>, after: Map<string, number>): string {
+  const diff = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
+  return diff.length ? diff.sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${num(v)}`).join(', ') : 'none';
 }
 
 /** The group-commit duration histogram's cumulative bucket counts (le → count). */

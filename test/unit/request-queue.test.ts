@@ -375,4 +375,97 @@ describe('the request queue', () => {
     await turn();
     expect(r.refused).toEqual(['b']);
   });
+
+  describe('counting the time a request waited before the loop read it', () => {
+    /** A queue that also sees the loop's idle time: the clock moving with `idle.ms` still is a loop busy. */
+    function timed(opts: Partial<RequestQueueOptions> = {}) {
+      const idle = { ms: 0 };
+      return { idle, ...queue({ loopIdleMs: () => idle.ms, ...opts }) };
+    }
+
+    /** Makes the queue refuse an essential request for waiting: only then does the wait before the read count. */
+    async function refuseOne(q: RequestQueue, clock: { t: number }, idle: { ms: number }) {
+      const r = recorder(q);
+      r.enter('x');
+      q.done('x');
+      clock.t += 3;
+      r.enter('y');
+      clock.t += 31; // the loop idle meanwhile: only y's wait in the queue
+      idle.ms += 31;
+      await turn();
+      expect(r.refused).toEqual(['y']);
+    }
+
+    it('does not count the wait before the read while no essential request is being refused', async () => {
+      const { q, clock } = timed();
+      const r = recorder(q);
+      r.enter('a');
+      q.done('a');
+      await turn();
+      clock.t += 40; // busy 40 ms, on a node that refuses nothing: served late rather than refused
+      r.enter('b');
+      expect(r.ran).toEqual(['a', 'b']);
+      expect(q.counts.late).toBe(0);
+    });
+
+    it('refuses at once what the loop read after being busy past the bound, and not what came while it waited for input', async () => {
+      const { q, clock, idle } = timed();
+      await refuseOne(q, clock, idle);
+      const r = recorder(q);
+      r.enter('a');
+      q.done('a');
+      await turn();
+      clock.t += 40; // busy 40 ms (a long write, a GC): what it reads next came during that
+      r.enter('b');
+      expect(r.refused).toEqual(['b']);
+      expect(r.tickets.get('b')).toEqual({ run: false, waitedMs: 40, queued: false, late: true });
+      expect(q.counts.late).toBe(1);
+      await turn();
+      clock.t += 100; // then it waited for input 100 ms: what it reads came while it waited
+      idle.ms += 100;
+      r.enter('c');
+      expect(r.ran).toEqual(['a', 'c']);
+    });
+
+    it('counts the wait before the read against the bound in the queue too', async () => {
+      const run = async (q: RequestQueue, clock: { t: number }, idle = { ms: 0 }) => {
+        await refuseOne(q, clock, idle);
+        const r = recorder(q);
+        r.enter('a');
+        await turn();
+        clock.t += 20; // busy 20 ms
+        r.enter('b'); // read 0–20 ms after it came: 20 of 30 counted, it runs at once
+        clock.t += 3;
+        r.enter('c'); // same turn, over its budget: it waits, its clock started 20 ms before the turn
+        clock.t += 8;
+        await turn();
+        return r;
+      };
+      const t = timed();
+      const timedRun = await run(t.q, t.clock, t.idle);
+      expect(timedRun.ran).toEqual(['a', 'b']);
+      expect(timedRun.refused).toEqual(['c']);
+      expect(timedRun.tickets.get('c')?.waitedMs).toBe(31);
+      // Counting from the read, the same wait is 8 ms: served.
+      const u = queue();
+      const untimed = await run(u.q, u.clock);
+      expect(untimed.ran).toEqual(['a', 'b', 'c']);
+    });
+
+    it('takes a release in a turn that read nothing for a look: the time before it is not counted twice', async () => {
+      const { q, clock } = timed();
+      const r = recorder(q);
+      r.enter('a');
+      clock.t += 3;
+      r.enter('b');
+      r.enter('c');
+      await turn(); // b released in this turn, which read a, b and c
+      clock.t += 20; // b runs 20 ms
+      await turn(); // a turn that read nothing: c released after 23 ms, the loop looked for input just before
+      clock.t += 20; // c runs 20 ms
+      r.enter('d'); // came during c, 20 ms at most: not the 43 since a's turn
+      expect(r.ran).toEqual(['a', 'b', 'c', 'd']);
+      expect(q.counts.late).toBe(0);
+    });
+  });
 });
