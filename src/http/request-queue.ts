@@ -132,7 +132,7 @@ export class RequestQueue {
   /** Waiting requests that are not behind their own client's. */
   private waitingOnLoad = 0;
   private turnOpen = false;
-  /** The earliest the requests read in this turn can have arrived: they were not there when the loop last looked. */
+  /** The earliest the requests read in this turn can have arrived: they were not there when the loop last looked (see `read`). */
   private arrivedBy = 0;
   /** When an essential request was last refused for waiting (in the queue or before the read). */
   private refusedAt = -Infinity;
@@ -183,13 +183,14 @@ export class RequestQueue {
    * the queue. A request read now was not there when the loop last looked, and has waited at most the time the loop
    * has been busy since (if it waited for input meanwhile, what it read came after). Counting that against the
    * bound is pessimistic for the requests that came late in a long turn, and it is what bounds the wait of every
-   * request served. One already past its bound is refused at once.
+   * request served. One already past its bound is refused at once. Only while requests wait in the queue, where
+   * the queue sees each turn's look (`read`), and while essential requests are being refused (`refusing`).
    */
   enter(priority: QueuedPriority, client: string, gone: () => boolean): Ticket | Promise<Ticket> {
     const t = this.now();
     this.read(t);
     if (this.waitingOnLoad === 0) this.emptyAt = t;
-    // While essential requests are being refused, it came after the loop's last look; else, when it is read.
+    // While essential requests are being refused and others wait, it came after the loop's last look; else, when it is read.
     const at = this.opts.loopIdleMs && this.refusing(t) ? this.arrivedBy : t;
     if (t - at > this.bound(priority, t)) {
       this.counts.late++;
@@ -242,7 +243,12 @@ export class RequestQueue {
     this.turnOpen = true;
     this.readSincePump = true;
     this.turnStarted = t;
-    this.arrivedBy = t - this.look(t);
+    const busy = this.look(t);
+    // Only while requests wait in the queue: then each turn's release marks that the loop looked for input (`pump`),
+    // and `busy` is the time since the last turn's look. With none waiting, the loop can have looked many times
+    // unseen since: a request sent alone just after a busy moment was refused as late, on a node that had
+    // emptied its queue (its bound was 3 ms; rendering the metrics it had been asked for just before took 5).
+    this.arrivedBy = this.length > 0 ? t - busy : t;
     setImmediate(this.endTurn);
   }
 

@@ -377,10 +377,13 @@ describe('the request queue', () => {
   });
 
   describe('counting the time a request waited before the loop read it', () => {
-    /** A queue that also sees the loop's idle time: the clock moving with `idle.ms` still is a loop busy. */
+    /**
+     * A queue that also sees the loop's idle time: the clock moving with `idle.ms` still is a loop busy. Standing
+     * load does not shorten the bound here (`congestedWaitMs` is the bound): only the wait before the read does.
+     */
     function timed(opts: Partial<RequestQueueOptions> = {}) {
       const idle = { ms: 0 };
-      return { idle, ...queue({ loopIdleMs: () => idle.ms, ...opts }) };
+      return { idle, ...queue({ loopIdleMs: () => idle.ms, congestedWaitMs: 30, ...opts }) };
     }
 
     /** Makes the queue refuse an essential request for waiting: only then does the wait before the read count. */
@@ -397,34 +400,60 @@ describe('the request queue', () => {
     }
 
     it('does not count the wait before the read while no essential request is being refused', async () => {
-      const { q, clock } = timed();
+      const { q, clock } = timed({ concurrency: 1 });
       const r = recorder(q);
       r.enter('a');
-      q.done('a');
+      r.enter('w'); // waits: one runs at a time
       await turn();
       clock.t += 40; // busy 40 ms, on a node that refuses nothing: served late rather than refused
       r.enter('b');
-      expect(r.ran).toEqual(['a', 'b']);
+      expect(r.refused).toEqual([]);
       expect(q.counts.late).toBe(0);
     });
 
-    it('refuses at once what the loop read after being busy past the bound, and not what came while it waited for input', async () => {
+    it('refuses at once what the loop read after being busy past the bound while others wait, and not what came while it waited for input', async () => {
+      // Bounds of 200 ms: the queue's timer for the waiter (real milliseconds) does not fire within the test.
+      const { q, clock, idle } = timed({ concurrency: 1, maxWaitMs: { essential: 200, deferrable: 200 }, congestedWaitMs: 200 });
+      const r = recorder(q);
+      r.enter('x');
+      q.done('x');
+      clock.t += 3;
+      r.enter('y');
+      clock.t += 201;
+      idle.ms += 201;
+      await turn();
+      expect(r.refused).toEqual(['y']);
+      r.enter('a');
+      r.enter('w'); // waits while a runs
+      await turn();
+      clock.t += 210; // busy 210 ms (a long write, a GC): what it reads next came during that
+      r.enter('b');
+      expect(r.refused).toEqual(['y', 'b']);
+      expect(r.tickets.get('b')).toEqual({ run: false, waitedMs: 210, queued: false, late: true });
+      expect(q.counts.late).toBe(1);
+      await turn();
+      clock.t += 30; // busy 30 ms, then it waited for input 100 ms: what it reads came after the busy part at least
+      clock.t += 100;
+      idle.ms += 100;
+      r.enter('c');
+      expect(q.counts.late).toBe(1);
+      q.done('a');
+      await turn(); // w waited past its bound in the queue; c is released
+      expect(r.ran).toEqual(['x', 'a', 'c']);
+      expect(r.refused).toEqual(['y', 'b', 'w']);
+    });
+
+    it('counts from the read when none waits in the queue: the loop may have looked for input unseen since', async () => {
       const { q, clock, idle } = timed();
       await refuseOne(q, clock, idle);
       const r = recorder(q);
       r.enter('a');
       q.done('a');
       await turn();
-      clock.t += 40; // busy 40 ms (a long write, a GC): what it reads next came during that
+      clock.t += 40; // busy 40 ms since the queue last saw a look, but it saw none of the turns in between
       r.enter('b');
-      expect(r.refused).toEqual(['b']);
-      expect(r.tickets.get('b')).toEqual({ run: false, waitedMs: 40, queued: false, late: true });
-      expect(q.counts.late).toBe(1);
-      await turn();
-      clock.t += 100; // then it waited for input 100 ms: what it reads came while it waited
-      idle.ms += 100;
-      r.enter('c');
-      expect(r.ran).toEqual(['a', 'c']);
+      expect(r.ran).toEqual(['a', 'b']);
+      expect(q.counts.late).toBe(0);
     });
 
     it('counts the wait before the read against the bound in the queue too', async () => {
@@ -432,39 +461,46 @@ describe('the request queue', () => {
         await refuseOne(q, clock, idle);
         const r = recorder(q);
         r.enter('a');
-        await turn();
-        clock.t += 20; // busy 20 ms
-        r.enter('b'); // read 0–20 ms after it came: 20 of 30 counted, it runs at once
         clock.t += 3;
-        r.enter('c'); // same turn, over its budget: it waits, its clock started 20 ms before the turn
+        r.enter('w1'); // over the turn's budget: w1 and w2 wait
+        r.enter('w2');
+        await turn(); // w1 released
+        clock.t += 20; // w1 runs 20 ms
+        r.enter('b'); // read 0–23 ms after it came: 23 of 30 counted, it waits behind w2
         clock.t += 8;
         await turn();
         return r;
       };
       const t = timed();
       const timedRun = await run(t.q, t.clock, t.idle);
-      expect(timedRun.ran).toEqual(['a', 'b']);
-      expect(timedRun.refused).toEqual(['c']);
-      expect(timedRun.tickets.get('c')?.waitedMs).toBe(31);
-      // Counting from the read, the same wait is 8 ms: served.
-      const u = queue();
+      // b's clock started 23 ms before it was read, as did w2's (read in a's turn, 3 ms in): both waited 31.
+      expect(timedRun.ran).toEqual(['a', 'w1']);
+      expect(timedRun.refused).toEqual(['w2', 'b']);
+      expect(timedRun.tickets.get('b')?.waitedMs).toBe(31);
+      expect(timedRun.tickets.get('w2')?.waitedMs).toBe(31);
+      // Counting from the read, the same waits are 28 and 8 ms: served.
+      const u = queue({ congestedWaitMs: 30 });
       const untimed = await run(u.q, u.clock);
-      expect(untimed.ran).toEqual(['a', 'b', 'c']);
+      expect(untimed.refused).toEqual([]);
+      await turn();
+      expect(untimed.ran).toEqual(['a', 'w1', 'w2', 'b']);
     });
 
     it('takes a release in a turn that read nothing for a look: the time before it is not counted twice', async () => {
-      const { q, clock } = timed();
+      const { q, clock, idle } = timed();
+      await refuseOne(q, clock, idle);
       const r = recorder(q);
       r.enter('a');
       clock.t += 3;
       r.enter('b');
       r.enter('c');
-      await turn(); // b released in this turn, which read a, b and c
+      r.enter('e');
+      await turn(); // b released in this turn, which read a, b, c and e
       clock.t += 20; // b runs 20 ms
       await turn(); // a turn that read nothing: c released after 23 ms, the loop looked for input just before
       clock.t += 20; // c runs 20 ms
-      r.enter('d'); // came during c, 20 ms at most: not the 43 since a's turn
-      expect(r.ran).toEqual(['a', 'b', 'c', 'd']);
+      r.enter('d'); // came during c (e still waits), 20 ms at most: not the 43 since a's turn
+      expect(r.refused).toEqual([]);
       expect(q.counts.late).toBe(0);
     });
   });
