@@ -41,6 +41,7 @@ Commands:
                   --pin 0:1 runs the node on CPU 0 and the load generators on CPU 1 (taskset)
       [--cpu-prof FILE] profiles the node during the overload and reports what held its event loop
       [--repeat N] N runs, each on a fresh node, and a summary against the bar with the medians
+      [--rate R]   offer R req/s under the overload whatever the capacity run measured (A/B at one load)
       [--postgres]  the node on PostgreSQL: a throwaway server (durable settings) holding a copy of the
                     dataset, a fresh clone for each run, on the load generators' CPUs with --pin
   replans         Drives the API as a few seeded users, then times every SQLite statement it saw re-bound
@@ -435,6 +436,7 @@ if (!command || flags.help) {
         cpuProfile: flags['cpu-prof'],
         repeat: int('repeat'),
         postgres: flags.postgres,
+        rate: Number(flags.rate ?? 0),
       }),
   };
   const fn = commands[command];

@@ -124,11 +124,6 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
   const maxQueue = p.deferrable.maxWriteQueue;
   const maxPoolWaitMs = p.deferrable.maxDbPoolWaitMs;
   const maxJobLagMs = p.deferrable.maxJobLagSeconds * 1000;
-  // Before under-pressure's hook refuses any: every request read tells the queue the loop looked for input.
-  app.addHook('onRequest', (_req, _reply, done) => {
-    queue.read();
-    done();
-  });
   let shed = 0;
   const refused = (req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined, priority: Priority) => {
     shed++;
@@ -184,8 +179,6 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     // Calm as of the last sample, and the sampler's timer is not overdue: a loop held up (a flood being read, a
     // process stopped and resumed) is not calm, whatever the last sample said.
     calm: () => calm && performance.now() - sampledAt < 2 * p.sampleIntervalMs,
-    // A request's wait counts from when it can have arrived: the loop may have been busy a while before it read it.
-    loopIdleMs: () => performance.nodeTiming.idleTime,
   });
   // Essential requests refused for waiting since the last sample, and whether the queue is standing: either means
   // essential work is turned away, so deferrable work and background jobs give way.
@@ -246,7 +239,7 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     if (ticket.overShare) return reply.send(refused(req, reply, 'client_share', undefined, priority));
     if (!ticket.run) {
       if (priority === 'essential') essentialWaitRefusals++;
-      return reply.send(refused(req, reply, ticket.late ? 'late' : 'queue', ticket.waitedMs, priority));
+      return reply.send(refused(req, reply, 'queue', ticket.waitedMs, priority));
     }
     // 'close' comes once the answer is sent or the connection is gone, whichever way the request ends.
     const started = performance.now();

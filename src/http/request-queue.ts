@@ -83,11 +83,6 @@ export interface RequestQueueOptions {
   burstWaitMs?: number;
   /** Whether the node is calm now; without it, never (every bound and share applies). */
   calm?: () => boolean;
-  /**
-   * The time the event loop has spent waiting for input, in all (ms, as `performance.nodeTiming.idleTime`). With it
-   * a request's wait counts from the earliest it can have arrived (see `enter`); without it, from when it is read.
-   */
-  loopIdleMs?: () => number;
   now?: () => number;
 }
 
@@ -112,12 +107,7 @@ export interface Ticket {
   queued: boolean;
   /** Refused at once because its client already had `maxPerClient` waiting or running. */
   overShare?: boolean;
-  /** Refused at once because it can have waited past its bound before the loop read it (`waitedMs`: how long at most). */
-  late?: boolean;
 }
-
-/** How long after an essential request is refused for waiting the wait before the read counts (ms): see `refusing`. */
-const REFUSING_MS = 250;
 
 const AT_ONCE: Ticket = Object.freeze({ run: true, waitedMs: 0, queued: false });
 const FULL: Ticket = Object.freeze({ run: false, waitedMs: 0, queued: false });
@@ -132,15 +122,6 @@ export class RequestQueue {
   /** Waiting requests that are not behind their own client's. */
   private waitingOnLoad = 0;
   private turnOpen = false;
-  /** The earliest the requests read in this turn can have arrived: they were not there when the loop last looked (see `read`). */
-  private arrivedBy = 0;
-  /** When an essential request was last refused for waiting (in the queue or before the read). */
-  private refusedAt = -Infinity;
-  /** When the loop last looked for input as far as the queue saw (a turn's first request, or a release's turn), and its idle time then. */
-  private lookedAt = -Infinity;
-  private idleAtLook = 0;
-  /** A turn read a request since the last release's turn: that turn's look was taken when it read the first. */
-  private readSincePump = false;
   private pumping = false;
   private timer: NodeJS.Timeout | undefined;
   /** Each client's requests waiting or running (only clients with any: at most maxQueued + concurrency entries). */
@@ -149,7 +130,7 @@ export class RequestQueue {
   private readonly waitingOf = new Map<string, Waiter[]>();
   private readonly now: () => number;
   /** Counts since start, for metrics and tests. */
-  readonly counts = { immediate: 0, queued: 0, released: 0, expired: 0, late: 0, full: 0, overShare: 0 };
+  readonly counts = { immediate: 0, queued: 0, released: 0, expired: 0, full: 0, overShare: 0 };
 
   private readonly limit: ConcurrencyLimit | null;
 
@@ -176,27 +157,15 @@ export class RequestQueue {
   /**
    * Whether the request may run (then call `done` once it is answered) or must be refused. Synchronous (not a
    * promise) when that is known at once, so a quiet node adds no turn of the loop.
-   *
-   * A request's wait counts from the earliest it can have arrived, not from when the loop read it. While the loop
-   * is busy a request waits in the kernel, unseen, until the loop looks for input again: on one core at three times
-   * its capacity the slowest served requests waited 16–31 ms there (docs/RELIABILITY.md), more than their bound in
-   * the queue. A request read now was not there when the loop last looked, and has waited at most the time the loop
-   * has been busy since (if it waited for input meanwhile, what it read came after). Counting that against the
-   * bound is pessimistic for the requests that came late in a long turn, and it is what bounds the wait of every
-   * request served. One already past its bound is refused at once. Only while requests wait in the queue, where
-   * the queue sees each turn's look (`read`), and while essential requests are being refused (`refusing`).
    */
   enter(priority: QueuedPriority, client: string, gone: () => boolean): Ticket | Promise<Ticket> {
     const t = this.now();
-    this.read(t);
-    if (this.waitingOnLoad === 0) this.emptyAt = t;
-    // While essential requests are being refused and others wait, it came after the loop's last look; else, when it is read.
-    const at = this.opts.loopIdleMs && this.refusing(t) ? this.arrivedBy : t;
-    if (t - at > this.bound(priority, t)) {
-      this.counts.late++;
-      if (priority === 'essential') this.refusedAt = t;
-      return { run: false, waitedMs: t - at, queued: false, late: true };
+    if (!this.turnOpen) {
+      this.turnOpen = true;
+      this.turnStarted = t;
+      setImmediate(this.endTurn);
     }
+    if (this.waitingOnLoad === 0) this.emptyAt = t;
     if (this.length === 0 && this.inFlight < this.concurrency && t - this.turnStarted <= this.opts.turnBudgetMs) {
       this.inFlight++;
       this.share(client, 1);
@@ -215,14 +184,14 @@ export class RequestQueue {
     this.share(client, 1);
     return new Promise((resolve) => {
       const w: Waiter = {
-        at,
-        clockAt: at,
+        at: t,
+        clockAt: t,
         behindOwn: false,
         client,
         gone,
         settle: (run) => {
           this.leave(w, run);
-          resolve({ run, waitedMs: this.now() - at, queued: true });
+          resolve({ run, waitedMs: this.now() - t, queued: true });
         },
       };
       this.lanes[priority].push(w);
@@ -232,24 +201,6 @@ export class RequestQueue {
       else this.waitingOf.set(client, [w]);
       this.schedule();
     });
-  }
-
-  /**
-   * The loop read a request (any request: one refused before it would enter counts too). The first of a turn marks
-   * that the loop looked for input: what it reads later came after.
-   */
-  read(t = this.now()): void {
-    if (this.turnOpen) return;
-    this.turnOpen = true;
-    this.readSincePump = true;
-    this.turnStarted = t;
-    const busy = this.look(t);
-    // Only while requests wait in the queue: then each turn's release marks that the loop looked for input (`pump`),
-    // and `busy` is the time since the last turn's look. With none waiting, the loop can have looked many times
-    // unseen since: a request sent alone just after a busy moment was refused as late, on a node that had
-    // emptied its queue (its bound was 3 ms; rendering the metrics it had been asked for just before took 5).
-    this.arrivedBy = this.length > 0 ? t - busy : t;
-    setImmediate(this.endTurn);
   }
 
   /**
@@ -296,16 +247,6 @@ export class RequestQueue {
     this.turnOpen = false;
   };
 
-  /** The loop looks for input now: how long it had been busy since it last did (0 without `loopIdleMs`). */
-  private look(now: number): number {
-    if (!this.opts.loopIdleMs) return 0;
-    const idle = this.opts.loopIdleMs();
-    const busy = this.lookedAt === -Infinity ? 0 : now - this.lookedAt - (idle - this.idleAtLook);
-    this.lookedAt = now;
-    this.idleAtLook = idle;
-    return Math.max(0, busy);
-  }
-
   private schedule(): void {
     if (this.pumping) return;
     this.pumping = true;
@@ -314,14 +255,6 @@ export class RequestQueue {
 
   /** Refuses what waited too long, then releases one request; again at the next turn while any waits. */
   private readonly pump = () => {
-    // A turn that read no request still looked for input just before this check phase (libuv's poll). Not the
-    // turn's end: it may run before or after this in the same check phase.
-    if (!this.readSincePump) this.look(this.now());
-    this.readSincePump = false;
-    this.release();
-  };
-
-  private readonly release = () => {
     this.pumping = false;
     clearTimeout(this.timer);
     this.timer = undefined;
@@ -331,7 +264,7 @@ export class RequestQueue {
     if (this.length === 0) return;
     if (this.inFlight >= this.concurrency) {
       // Nothing can run until an answer comes (done() schedules again); refuse the oldest on time meanwhile.
-      this.timer = setTimeout(this.release, Math.max(1, this.nextExpiry(now) - now));
+      this.timer = setTimeout(this.pump, Math.max(1, this.nextExpiry(now) - now));
       return;
     }
     const w = this.pick(now);
@@ -377,20 +310,7 @@ export class RequestQueue {
         this.counts.expired++;
         w.settle(false);
       }
-      if (priority === 'essential' && [...late].some((w) => !w.gone())) this.refusedAt = now;
     }
-  }
-
-  /**
-   * Whether an essential request was refused for waiting of late. Only then does the wait before the read count: at
-   * three times its capacity the node refuses one every few milliseconds, and it is the tail of what it serves that
-   * the wait before the read makes long. On a busy node that is not overloaded, a request read after a hold of the
-   * loop (a long group commit, a GC, the host taking the CPU away) is better served 20–40 ms late than refused: at
-   * 100 req/s on a node that serves ~250, counting it always refused up to 41 essential requests in 23 s where
-   * counting from the read refused 0–11 (docs/RELIABILITY.md).
-   */
-  private refusing(now: number): boolean {
-    return now - this.refusedAt <= REFUSING_MS;
   }
 
   private nextExpiry(now: number): number {
