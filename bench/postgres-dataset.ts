@@ -57,6 +57,9 @@ export async function postgresFromDataset(dataDir: string, cpus: string | null):
       const name = `run_${++n}`;
       const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
       try {
+        // The last run's clone goes first: its autovacuum (a run writes thousands of posts and feed rows) would
+        // otherwise share the database's CPU with this run's unloaded phase.
+        if (n > 1) await admin.unsafe(`DROP DATABASE IF EXISTS run_${n - 1} WITH (FORCE)`);
         await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE} STRATEGY FILE_COPY`);
       } finally {
         await admin.end();
