@@ -216,7 +216,8 @@ async function overloadOnce(o: OverloadOptions): Promise<RunSummary> {
     await node.idle();
 
     const target = o.rate || capacity * o.factor;
-    log(`3/4 overload: ${num(target)} req/s open loop (${o.rate ? `--rate: ${(target / capacity).toFixed(2)}×` : `${o.factor}×`} ${num(capacity)} req/s) for ${o.duration} s`);
+    const offered = o.rate ? `${num(o.rate)} req/s (--rate)` : `${o.factor}× capacity`;
+    log(`3/4 overload: ${num(target)} req/s open loop (${(target / capacity).toFixed(2)}× ${num(capacity)} req/s) for ${o.duration} s`);
     const rss: number[] = [];
     const retryAfter = { checked: 0, with: 0 };
     const rssBefore = process.memoryUsage().rss;
@@ -331,7 +332,7 @@ async function overloadOnce(o: OverloadOptions): Promise<RunSummary> {
     const defTotal = deferrable.reduce((a, r) => a + r.requests, 0);
     const def503 = deferrable.reduce((a, r) => a + (r.statusCodes['503'] ?? 0), 0);
     const defTimeouts = deferrable.reduce((a, r) => a + r.timeouts, 0);
-    console.log(`\nOverload: ${o.rate ? `${num(o.rate)} req/s (--rate)` : `${o.factor}× capacity`} for ${o.duration} s (generators ran ${((loadEnded - started) / 1000).toFixed(1)} s, starting included)\n`);
+    console.log(`\nOverload: ${offered} for ${o.duration} s (generators ran ${((loadEnded - started) / 1000).toFixed(1)} s, starting included)\n`);
     console.log(
       `the node's CPU, idle, before the runs (a loop reading the clock for ${pauses.ms / 1000} s): ${pauses.gaps} gaps over 1 ms, ${pauses.over5} over 5 ms, ` +
         `${pauses.over10} over 10 ms, ${ms(pauses.pausedMs)} in all, the longest ${pauses.longest.map(ms).join(', ') || '—'}`,
