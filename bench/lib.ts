@@ -150,6 +150,8 @@ export interface LoadResult {
   latency: Latency;
   /** The same, of requests sent after the load's first second. */
   afterFirstSecond?: Latency;
+  /** The same, of the requests due in the first second: how the node takes an overload that begins at once. */
+  firstSecond?: Latency;
   /** Open loop: how late the generator sent its requests (ms after they were due), a part of every latency above. */
   lateness?: Latency;
   /** The generator process's own event-loop delay and garbage collection while it ran (shared by its loads). */

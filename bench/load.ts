@@ -109,6 +109,7 @@ class Recorder {
       rps: r.ok / r.seconds,
       latency: percentiles(all),
       afterFirstSecond: percentiles(all.filter((_, i) => this.dueAt[i] >= 1000)),
+      firstSecond: percentiles(all.filter((_, i) => this.dueAt[i] < 1000)),
       lateness: this.lateness.length ? percentiles(this.lateness) : undefined,
       statusCodes: r.codes,
       ids: this.collectIds ? this.ids : undefined,

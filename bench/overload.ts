@@ -296,7 +296,7 @@ async function overloadOnce(o: OverloadOptions): Promise<RunSummary> {
     rss.push(process.memoryUsage().rss);
 
     const rows: (string | number)[][] = [
-      ['kind', 'class', 'unloaded p99', 'offered/s', 'served/s', 'p50 served', 'p90 served', 'p99 served', 'p99 ÷ unloaded', 'p99 after 1st s', '÷ unloaded', 'p99 inside', '÷ unloaded inside', 'sent late p99', '503', 'timeouts', 'errors'],
+      ['kind', 'class', 'unloaded p99', 'offered/s', 'served/s', 'p50 served', 'p90 served', 'p99 served', 'p99 ÷ unloaded', 'p99 1st s', 'p99 after 1st s', '÷ unloaded', 'p99 inside', '÷ unloaded inside', 'sent late p99', '503', 'timeouts', 'errors'],
     ];
     const insideP99 = (phase: keyof typeof inside, k: Kind) => {
       const a = inside[phase].get(k.route);
@@ -317,6 +317,7 @@ async function overloadOnce(o: OverloadOptions): Promise<RunSummary> {
         ms(r.latency.p90),
         ms(r.latency.p99),
         `${(r.latency.p99 / Math.max(u.latency.p99, 0.001)).toFixed(2)}×`,
+        r.firstSecond ? ms(r.firstSecond.p99) : '—',
         r.afterFirstSecond ? ms(r.afterFirstSecond.p99) : '—',
         r.afterFirstSecond ? `${(r.afterFirstSecond.p99 / Math.max(u.latency.p99, 0.001)).toFixed(2)}×` : '—',
         loadedInside === null ? '—' : ms(loadedInside),
