@@ -117,7 +117,7 @@ export async function burst(o: BurstOptions): Promise<void> {
 }
 
 /** The node's shed counters (starling_requests_shed_total), by their labels. */
-async function shedCounts(url: string): Promise<Map<string, number>> {
+export async function shedCounts(url: string): Promise<Map<string, number>> {
   const metrics = await (await fetch(`${url}/metrics`)).text();
   const m = new Map<string, number>();
   for (const line of metrics.split('\n')) {

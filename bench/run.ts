@@ -19,6 +19,7 @@ import { overload } from './overload.js';
 import { replans } from './replans.js';
 import { alloc } from './alloc.js';
 import { burst } from './burst.js';
+import { onset } from './onset.js';
 
 const USAGE = `Usage: npm run bench -- <command> --data-dir DIR [options]
 
@@ -56,6 +57,10 @@ Commands:
       [--bursts 40] [--load F]  F > 0: beside the overload bench's mix at F × what the node can serve
       [--rate R]      …or at R req/s (no capacity run: runs to compare at one rate)
       [--pin NODE_CPUS:LOAD_CPUS]
+  onset           An overload that begins at once: the overload bench's mix at --rate for --seconds, on a node left
+                  idle before each, --cycles times; the essential requests' latency in the first 250 ms of each
+                  onset against the rest, the 503s and what was shed, by reason
+      [--cycles 20] [--rate 1000] [--seconds 1] [--pin NODE_CPUS:LOAD_CPUS]
   coldstart       node bin/starling.js serve → first 200 on /health, repeated
       [--runs 10] [--env KEY=VALUE ...]   (needs a current build: npm run build)
 
@@ -77,6 +82,8 @@ const { positionals, values: flags } = parseArgs({
     warmup: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '3' },
     bursts: { type: 'string', default: '40' },
+    cycles: { type: 'string', default: '20' },
+    seconds: { type: 'string' },
     load: { type: 'string' },
     rate: { type: 'string' },
     connections: { type: 'string', default: '32' },
@@ -415,6 +422,8 @@ if (!command || flags.help) {
     post,
     stream,
     coldstart,
+    onset: () =>
+      onset({ dataDir: dataDir(), cycles: int('cycles'), rate: Number(flags.rate ?? 1000), seconds: Number(flags.seconds ?? 1), pin: flags.pin, logLevel: flags['log-level'], configFile: flags.config }),
     burst: () =>
       burst({ dataDir: dataDir(), rounds: int('bursts'), load: Number(flags.load ?? 0), rate: Number(flags.rate ?? 0), pin: flags.pin, logLevel: flags['log-level'], configFile: flags.config }),
     alloc: () => alloc({ dataDir: dataDir(), path: flags.path!, requests: int('requests'), logLevel: flags['log-level'], configFile: flags.config }),
