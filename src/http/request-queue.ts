@@ -49,8 +49,7 @@
  * queue is at most `maxPerClient` of what waits.
  *
  * All of that is for a busy node. A calm one (`calm()`: its loop was mostly
- * idle a moment ago, http/pressure.ts; and no more wait than may run at once,
- * from no more than a few clients)
+ * idle a moment ago, http/pressure.ts; and no more wait than may run at once)
  * still queues what a single turn cannot run, but lets it wait up to
  * `burstWaitMs`, in order, whoever sent it: an app opening sends a dozen
  * requests at once, and with the busy rules over a third of them were refused
@@ -109,9 +108,6 @@ export interface Ticket {
   /** Refused at once because its client already had `maxPerClient` waiting or running. */
   overShare?: boolean;
 }
-
-/** Clients with requests waiting, at most, for what waits to be a burst (an app or two opening), not load. */
-const CALM_CLIENTS = 4;
 
 const AT_ONCE: Ticket = Object.freeze({ run: true, waitedMs: 0, queued: false });
 const FULL: Ticket = Object.freeze({ run: false, waitedMs: 0, queued: false });
@@ -289,17 +285,9 @@ export class RequestQueue {
     return this.waitingOnLoad > 0 && now - this.emptyAt > this.opts.maxWaitMs.essential;
   }
 
-  /**
-   * The node says it is calm, and what waits is a burst: no more than may run at once, from a few clients (more is
-   * load). The node's word is a sample up to `sampleIntervalMs` old, of a utilisation averaged over ~0.3 s; the
-   * queue sees load begin at once. When it arrives all of a sudden (breaking news), many clients' requests queue
-   * within milliseconds, and while the node still said calm they waited up to the burst bound, in order, whoever
-   * sent them. Over 20 onsets of the overload bench's mix, an onset's first 250 ms served home timelines at a median
-   * 1.35–1.61× that of the rest of its second without this rule, about 1.2× with it (`npm run bench -- onset`,
-   * docs/RELIABILITY.md item 28).
-   */
+  /** The node says it is calm, and what waits is a burst: no more than may run at once (more is load). */
   private calm(): boolean {
-    return this.length <= this.opts.concurrency && this.waitingOf.size <= CALM_CLIENTS && (this.opts.calm?.() ?? false);
+    return this.length <= this.opts.concurrency && (this.opts.calm?.() ?? false);
   }
 
   private bound(priority: QueuedPriority, now: number): number {
