@@ -5,7 +5,7 @@
  * rest, the 503s, and what the node shed, by reason.
  *
  * The overload bench has one onset per run, in a 30 s overload: the first second is 3 % of its requests, and its
- * p99 there moved from 17 to 54 ms between runs of the same code (docs/RELIABILITY.md item 28). Twenty onsets in a
+ * p99 there moved from 17 to 54 ms between runs of the same code (docs/RELIABILITY.md item 28). Twenty onsets in
  * two minutes show how the node takes one; compare builds at one `--rate`, interleaved, and check what a change
  * costs an app opening on a moderately busy node too (`bench burst --rate 120`: item 28 is a rule that improved
  * onsets and was taken out for that).
