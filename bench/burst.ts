@@ -12,7 +12,7 @@
  * The bursts' client is fetch in this process, so the node's loop also reads the answers: a little more work per
  * burst than a separate client would cause, never less.
  */
-import { log, ms, num, percentiles, pinCpus, randomViewers, runLoads, startNode, type LoadResult } from './lib.js';
+import { log, ms, num, percentiles, pinFromFlag, randomViewers, runLoads, startNode, type LoadResult } from './lib.js';
 import { mix, mixSpec } from './overload.js';
 
 export interface BurstOptions {
@@ -49,11 +49,7 @@ const SETTLE_S = 3;
 export async function burst(o: BurstOptions): Promise<void> {
   const node = await startNode(o.dataDir, { logLevel: o.logLevel, configFile: o.configFile });
   try {
-    if (o.pin) {
-      const [nodeCpus, loadCpus] = o.pin.split(':');
-      if (!nodeCpus || !loadCpus) throw new Error('--pin wants NODE_CPUS:LOAD_CPUS, e.g. 0:1');
-      pinCpus(nodeCpus, loadCpus);
-    }
+    if (o.pin) pinFromFlag(o.pin);
     const [auth] = await randomViewers(node, 1);
     if (!auth) throw new Error('the dataset has no account that follows anyone: seed it first');
     const load = o.rate ? 1 : (o.load ?? 0);
@@ -117,7 +113,7 @@ export async function burst(o: BurstOptions): Promise<void> {
 }
 
 /** The node's shed counters (starling_requests_shed_total), by their labels. */
-export async function shedCounts(url: string): Promise<Map<string, number>> {
+async function shedCounts(url: string): Promise<Map<string, number>> {
   const metrics = await (await fetch(`${url}/metrics`)).text();
   const m = new Map<string, number>();
   for (const line of metrics.split('\n')) {

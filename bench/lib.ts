@@ -190,6 +190,26 @@ let loadCpus: string | null = null;
  * node (its checkpoint thread preempts its event loop), but pinning the event loop alone left them to the load
  * generator's CPU, and the generator then sent its requests late (6 ms at p99) — the bench measured itself.
  */
+/** `--pin NODE_CPUS:LOAD_CPUS` (e.g. "0:1"): pins as pinCpus does and returns the two. */
+export function pinFromFlag(pin: string): [nodeCpus: string, loadCpus: string] {
+  const [nodeCpus, loadCpus] = pin.split(':');
+  if (!nodeCpus || !loadCpus) throw new Error('--pin wants NODE_CPUS:LOAD_CPUS, e.g. 0:1');
+  pinCpus(nodeCpus, loadCpus);
+  return [nodeCpus, loadCpus];
+}
+
+/** The node's refusals (starling_requests_shed_total) by class and reason ("essential queue" → count). */
+export async function shedCounts(node: BenchNode): Promise<Map<string, number>> {
+  const { values } = await node.ctx.metrics.shed.get();
+  return new Map(values.map((v) => [`${v.labels.priority} ${v.labels.reason}`, v.value]));
+}
+
+/** What was refused between two shedCounts, most first. */
+export function describeShed(before: Map<string, number>, after: Map<string, number>): string {
+  const diff = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
+  return diff.length ? diff.sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${num(v)}`).join(', ') : 'none';
+}
+
 export function pinCpus(nodeCpus: string, childCpus: string): void {
   execFileSync('taskset', ['-a', '-cp', nodeCpus, String(process.pid)], { stdio: 'ignore' });
   loadCpus = childCpus;

@@ -10,9 +10,8 @@
  * costs an app opening on a moderately busy node too (`bench burst --rate 120`: item 28 is a rule that improved
  * onsets and was taken out for that).
  */
-import { log, ms, num, percentiles, pinCpus, runLoads, startNode } from './lib.js';
+import { describeShed, log, ms, num, percentiles, pinFromFlag, runLoads, shedCounts, startNode } from './lib.js';
 import { mix, mixSpec } from './overload.js';
-import { shedCounts } from './burst.js';
 
 export interface OnsetOptions {
   dataDir: string;
@@ -35,11 +34,7 @@ const QUIET_MS = 1500;
 export async function onset(o: OnsetOptions): Promise<void> {
   const node = await startNode(o.dataDir, { logLevel: o.logLevel, configFile: o.configFile });
   try {
-    if (o.pin) {
-      const [nodeCpus, loadCpus] = o.pin.split(':');
-      if (!nodeCpus || !loadCpus) throw new Error('--pin wants NODE_CPUS:LOAD_CPUS, e.g. 0:1');
-      pinCpus(nodeCpus, loadCpus);
-    }
+    if (o.pin) pinFromFlag(o.pin);
     const kinds = await mix(node);
     const spec = (k: (typeof kinds)[number], seconds: number, rate: number, startAt?: number) =>
       mixSpec(node.url, k, seconds, Math.max(2, Math.round(256 * k.share)), Math.max(1, Math.round(rate * k.share)), startAt);
@@ -48,7 +43,7 @@ export async function onset(o: OnsetOptions): Promise<void> {
     const early = kinds.map(() => [] as number[]);
     const later = kinds.map(() => [] as number[]);
     const refused = kinds.map(() => 0);
-    const shedBefore = await shedCounts(node.url);
+    const shedBefore = await shedCounts(node);
     for (let c = 0; c < o.cycles; c++) {
       await node.idle();
       await new Promise((r) => setTimeout(r, QUIET_MS));
@@ -64,7 +59,7 @@ export async function onset(o: OnsetOptions): Promise<void> {
       });
       log(`onset ${c + 1}/${o.cycles}: ${results.map((r, i) => `${kinds[i].name} ${r.ok}/${r.requests}`).join(', ')}`);
     }
-    const shedAfter = await shedCounts(node.url);
+    const shedAfter = await shedCounts(node);
     console.log(`\n${o.cycles} onsets of the mix at ${num(o.rate)} req/s for ${o.seconds} s, the node idle before each; served essential requests at the client:`);
     kinds.forEach((k, i) => {
       if (k.priority !== 'essential') {
@@ -77,8 +72,7 @@ export async function onset(o: OnsetOptions): Promise<void> {
           `after: ${num(later[i].length)}, p50 ${ms(l.p50)}, p99 ${ms(l.p99)}; ${num(refused[i])} × 503`,
       );
     });
-    const shed = [...shedAfter].map(([key, v]) => [key, v - (shedBefore.get(key) ?? 0)] as const).filter(([, v]) => v > 0);
-    console.log(shed.length ? `shed (all onsets):\n  ${shed.map(([key, v]) => `${key} ${num(v)}`).join('\n  ')}` : 'shed: none');
+    console.log(`shed (all onsets): ${describeShed(shedBefore, shedAfter)}`);
   } finally {
     await node.close();
   }

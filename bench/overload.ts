@@ -16,7 +16,7 @@ import { PerformanceObserver, monitorEventLoopDelay, performance, type EventLoop
 import { sql } from 'kysely';
 import { describeLongTasks, startProfiling } from './long-tasks.js';
 import { postgresFromDataset } from './postgres-dataset.js';
-import { log, monotonicMs, ms, num, percentiles, pinCpus, runChild, runLoad, runLoads, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult, type LoadSpec } from './lib.js';
+import { describeShed, log, monotonicMs, ms, num, percentiles, pinFromFlag, runChild, runLoad, runLoads, shedCounts, startNode, table, tokenFor, type BenchNode, type LoadRequests, type LoadResult, type LoadSpec } from './lib.js';
 import type { CpuPauses } from './cpu-pauses.js';
 
 export interface OverloadOptions {
@@ -175,12 +175,8 @@ async function overloadOnce(o: OverloadOptions): Promise<RunSummary> {
       }),
   });
   try {
-    const [nodeCpus, loadCpus] = o.pin?.split(':') ?? [];
-    if (o.pin) {
-      if (!nodeCpus || !loadCpus) throw new Error('--pin wants NODE_CPUS:LOAD_CPUS, e.g. 0:1');
-      pinCpus(nodeCpus, loadCpus);
-      log(`node on CPU ${nodeCpus}, load generators on CPU ${loadCpus}`);
-    }
+    const [nodeCpus, loadCpus] = o.pin ? pinFromFlag(o.pin) : [];
+    if (o.pin) log(`node on CPU ${nodeCpus}, load generators on CPU ${loadCpus}`);
     // Before any load: how often the node's CPU is taken away altogether, on the CPU the node runs on.
     const pauses = await runChild<CpuPauses>('cpu-pauses.ts', { ms: 5000 }, 60_000, nodeCpus ?? null);
     const kinds = await mix(node);
@@ -434,17 +430,6 @@ async function queueSummary(node: BenchNode): Promise<string> {
     (['essential', 'deferrable'] as const).map((p) => `${p} ${num(count(p, 'run') + count(p, 'refused'))} queued, ${num(count(p, 'run'))} of them ran`).join('; ') +
     ` (the essential ones that ran had waited ${waits})`
   );
-}
-
-/** The node's refusals (starling_requests_shed_total) by class and reason ("essential late" → count). */
-async function shedCounts(node: BenchNode): Promise<Map<string, number>> {
-  const { values } = await node.ctx.metrics.shed.get();
-  return new Map(values.map((v) => [`${v.labels.priority} ${v.labels.reason}`, v.value]));
-}
-
-function describeShed(before: Map<string, number>, after: Map<string, number>): string {
-  const diff = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
-  return diff.length ? diff.sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${num(v)}`).join(', ') : 'none';
 }
 
 /** The group-commit duration histogram's cumulative bucket counts (le → count). */
