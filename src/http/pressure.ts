@@ -36,6 +36,13 @@ import { errorBody } from './error-page.js';
 
 export type Priority = 'exempt' | 'essential' | 'deferrable';
 
+/**
+ * Loop utilisation (averaged over ~0.3 s) from which the node counts as overloaded. On the bench's 2-core machine a
+ * node at 3× its capacity averaged 0.68–0.95 (its loop still idles between the group commits and the refusals),
+ * and one a third loaded beside app bursts 0.3–0.79, mostly below 0.7 (docs/RELIABILITY.md item 30).
+ */
+const OVERLOADED_UTILISATION = 0.75;
+
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 const DEFERRABLE: RegExp[] = [
@@ -179,6 +186,7 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     // Calm as of the last sample, and the sampler's timer is not overdue: a loop held up (a flood being read, a
     // process stopped and resumed) is not calm, whatever the last sample said.
     calm: () => calm && performance.now() - sampledAt < 2 * p.sampleIntervalMs,
+    overloaded: () => overloaded,
   });
   // Essential requests refused for waiting since the last sample, and whether the queue is standing: either means
   // essential work is turned away, so deferrable work and background jobs give way.
@@ -188,6 +196,11 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
   // time, and no essential request was turned away. A burst on such a node is served, not shed (http/request-queue.ts).
   let calm = false;
   let recentUtilisation = 0;
+  // Overloaded: the loop was busy most of the last few samples. Every request then waits at most the congested
+  // bound, newest first, even just after the queue emptied. Without it, at 3× capacity on SQLite (bench overload),
+  // the queue emptied often enough that the essential bound (15 ms) kept coming back, and the served p99 inside the
+  // node sat at that bound, 1.5–2.8× the unloaded p99 (docs/RELIABILITY.md item 30).
+  let overloaded = false;
   let sampledAt = 0;
   const deferrable = new Admission({ targetUtilisation: p.deferrable.targetUtilisation, targetDelayMs: p.deferrable.targetDelayMs, floor: 0 });
   let elu = performance.eventLoopUtilization();
@@ -219,6 +232,7 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     const held = t - sampledAt > 2 * p.sampleIntervalMs;
     sampledAt = t;
     calm = !pressed && !held && recentUtilisation < p.deferrable.targetUtilisation;
+    overloaded = recentUtilisation >= OVERLOADED_UTILISATION;
     essentialWaitRefusals = 0;
     ctx.lifecycle.busy = pressed;
     ctx.metrics.queueLength.set(queue.length);

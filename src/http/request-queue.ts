@@ -18,11 +18,12 @@
  *   header parse and a write; the client may retry elsewhere). The bound is
  *   the class's `maxWaitMs` while the queue has been empty at some moment of
  *   the last `maxWaitMs` of essential requests — a burst may wait that long —
- *   and `congestedWaitMs` once it has not: a queue that never empties is
+ *   and `congestedWaitMs` once it has not, or once the node says it is
+ *   overloaded (its loop busy most of the time, http/pressure.ts): that is
  *   standing load, and waiting in it only makes every answer later;
  * - serves essential requests before deferrable ones;
  * - serves the oldest first while the queue empties now and then, and the
- *   newest first once it is congested: under overload the requests served
+ *   newest first under standing load: under overload the requests served
  *   are those that can still be served fast, and the ones refused are those
  *   that already waited, instead of every request waiting nearly the bound.
  * At most `concurrency` released requests are in flight (on PostgreSQL they
@@ -83,6 +84,11 @@ export interface RequestQueueOptions {
   burstWaitMs?: number;
   /** Whether the node is calm now; without it, never (every bound and share applies). */
   calm?: () => boolean;
+  /**
+   * Whether the node is overloaded now (its loop saturated for a while): every request is bounded and served as in
+   * a standing queue, even in a moment the queue emptied. Without it, only the queue's own congestion counts.
+   */
+  overloaded?: () => boolean;
   now?: () => number;
 }
 
@@ -290,10 +296,15 @@ export class RequestQueue {
     return this.length <= this.opts.concurrency && (this.opts.calm?.() ?? false);
   }
 
+  /** Standing load: the queue has not emptied for a while, or the node says it is overloaded. */
+  private standing(now: number): boolean {
+    return this.congested(now) || (this.opts.overloaded?.() ?? false);
+  }
+
   private bound(priority: QueuedPriority, now: number): number {
     const max = this.opts.maxWaitMs[priority];
     if (this.calm()) return Math.max(max, this.opts.burstWaitMs ?? 0);
-    return this.congested(now) ? Math.min(max, this.opts.congestedWaitMs) : max;
+    return this.standing(now) ? Math.min(max, this.opts.congestedWaitMs) : max;
   }
 
   private expire(now: number): void {
@@ -323,7 +334,7 @@ export class RequestQueue {
   }
 
   private pick(now: number): Waiter | undefined {
-    const newestFirst = this.congested(now) && !this.calm();
+    const newestFirst = this.standing(now) && !this.calm();
     for (const priority of ['essential', 'deferrable'] as const) {
       const lane = this.lanes[priority];
       while (lane.length > 0) {

@@ -152,6 +152,29 @@ describe('the request queue', () => {
     expect(r.ran).toEqual(['running', 'a', 'b', 'c']);
   });
 
+  it('under overload, cuts the wait to the congested bound and serves the newest first, even just after the queue emptied', async () => {
+    const run = async (overloaded: boolean) => {
+      const { q, clock } = queue({ concurrency: 1, overloaded: () => overloaded });
+      const r = recorder(q);
+      r.enter('running');
+      for (const name of ['a', 'b', 'c']) {
+        clock.t += 1;
+        r.enter(name);
+      }
+      clock.t += 4; // a waited 6 ms, b 5, c 4: past the congested bound (5 ms) only a; the queue is 6 ms old
+      expect(q.congested()).toBe(false);
+      q.done('running');
+      await turn();
+      return r;
+    };
+    const calmer = await run(false);
+    expect(calmer.refused).toEqual([]);
+    expect(calmer.ran).toEqual(['running', 'a']);
+    const overloaded = await run(true);
+    expect(overloaded.refused).toEqual(['a']);
+    expect(overloaded.ran).toEqual(['running', 'c']);
+  });
+
   it('counts a wait from the release of the client’s own previous request: a burst on a busy node is served whole, and is not congestion', async () => {
     const { q, clock } = queue({ concurrency: 1 }); // never calm: the busy rules (30 ms, congested 5 ms)
     const r = recorder(q);
