@@ -149,9 +149,9 @@ const Schema = z.object({
        */
       concurrency: z.coerce.number().int().min(1).default(32),
       /**
-       * How long a request may wait in the queue once it has not been empty for `essential.maxWaitMs`, or while
-       * the node's loop has been busy most of the time: standing load, where waiting only makes every answer later
-       * (ms; at most the class's own bound).
+       * How long a request may wait in the queue once it has not been empty for `essential.maxWaitMs`, or (on
+       * SQLite) while the node's loop has been busy most of the time: standing load, where waiting only makes every
+       * answer later (ms; at most the class's own bound).
        */
       congestedWaitMs: z.coerce.number().min(1).default(5),
       /**

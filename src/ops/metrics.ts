@@ -31,6 +31,8 @@ export interface Metrics {
   readonly admitted: Gauge<'priority'>;
   readonly queueWait: Histogram<'priority' | 'outcome'>;
   readonly queueLength: Gauge;
+  /** 1 while the node counts as overloaded and the request queue keeps its short bound (http/pressure.ts). */
+  readonly queueOverloaded: Gauge;
   readonly concurrencyLimit: Gauge;
   /** Reads that could use the replica (http/replica-reads.ts), by where they went: replica, primary (fence), fallback. */
   readonly replicaReads: Counter<'target'>;
@@ -96,6 +98,11 @@ export function createMetrics(labels: { node: string }): Metrics {
       registers: r,
     }),
     queueLength: new Gauge({ name: 'starling_request_queue_length', help: 'Requests waiting in the request queue now (http/request-queue.ts)', registers: r }),
+    queueOverloaded: new Gauge({
+      name: 'starling_request_queue_overloaded',
+      help: '1 while the event loop has been busy most of the time (overloaded): every request waits at most pressure.congestedWaitMs, newest first (http/request-queue.ts)',
+      registers: r,
+    }),
     concurrencyLimit: new Gauge({
       name: 'starling_request_concurrency_limit',
       help: 'Requests the request queue lets run at once now: pressure.concurrency, lowered on PostgreSQL while requests running together are slower than alone (http/concurrency-limit.ts)',
