@@ -190,6 +190,11 @@ let loadCpus: string | null = null;
  * node (its checkpoint thread preempts its event loop), but pinning the event loop alone left them to the load
  * generator's CPU, and the generator then sent its requests late (6 ms at p99) — the bench measured itself.
  */
+export function pinCpus(nodeCpus: string, childCpus: string): void {
+  execFileSync('taskset', ['-a', '-cp', nodeCpus, String(process.pid)], { stdio: 'ignore' });
+  loadCpus = childCpus;
+}
+
 /** `--pin NODE_CPUS:LOAD_CPUS` (e.g. "0:1"): pins as pinCpus does and returns the two. */
 export function pinFromFlag(pin: string): [nodeCpus: string, loadCpus: string] {
   const [nodeCpus, loadCpus] = pin.split(':');
@@ -208,11 +213,6 @@ export async function shedCounts(node: BenchNode): Promise<Map<string, number>> 
 export function describeShed(before: Map<string, number>, after: Map<string, number>): string {
   const diff = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
   return diff.length ? diff.sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${num(v)}`).join(', ') : 'none';
-}
-
-export function pinCpus(nodeCpus: string, childCpus: string): void {
-  execFileSync('taskset', ['-a', '-cp', nodeCpus, String(process.pid)], { stdio: 'ignore' });
-  loadCpus = childCpus;
 }
 
 /**

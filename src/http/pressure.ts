@@ -187,11 +187,7 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     // Calm as of the last sample, and the sampler's timer is not overdue: a loop held up (a flood being read, a
     // process stopped and resumed) is not calm, whatever the last sample said.
     calm: () => calm && performance.now() - sampledAt < 2 * p.sampleIntervalMs,
-    // SQLite only: there the loop is what requests wait for, and a busy loop is the node at its limit. On PostgreSQL
-    // they wait for the database (the adaptive limit's job), a 5 ms bound refuses requests whose service alone takes
-    // 50–100 ms, and the overload bench served 72–73 % of the home timelines offered with it against 79–84 %
-    // without (docs/RELIABILITY.md item 30).
-    overloaded: onSqlite ? () => overloaded : undefined,
+    overloaded: () => overloaded,
   });
   // Essential requests refused for waiting since the last sample, and whether the queue is standing: either means
   // essential work is turned away, so deferrable work and background jobs give way.
@@ -204,7 +200,10 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
   // Overloaded: the loop was busy most of the last few samples. Every request then waits at most the congested
   // bound, newest first, even just after the queue emptied. Without it, at 3× capacity on SQLite (bench overload),
   // the queue emptied often enough that the essential bound (15 ms) kept coming back, and the served p99 inside the
-  // node sat at that bound, 1.5–2.8× the unloaded p99 (docs/RELIABILITY.md item 30).
+  // node sat at that bound, 1.5–2.8× the unloaded p99 (docs/RELIABILITY.md item 30). SQLite only: there the loop is
+  // what requests wait for, and a busy loop is the node at its limit. On PostgreSQL they wait for the database (the
+  // adaptive limit's job), a 5 ms bound refuses requests whose service alone takes 50–100 ms, and the overload bench
+  // served 72–73 % of the home timelines offered with it against 79–84 % without.
   let overloaded = false;
   let sampledAt = 0;
   const deferrable = new Admission({ targetUtilisation: p.deferrable.targetUtilisation, targetDelayMs: p.deferrable.targetDelayMs, floor: 0 });
@@ -237,11 +236,11 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     const held = t - sampledAt > 2 * p.sampleIntervalMs;
     sampledAt = t;
     calm = !pressed && !held && recentUtilisation < p.deferrable.targetUtilisation;
-    overloaded = recentUtilisation >= OVERLOADED_UTILISATION;
+    overloaded = onSqlite && recentUtilisation >= OVERLOADED_UTILISATION;
     essentialWaitRefusals = 0;
     ctx.lifecycle.busy = pressed;
     ctx.metrics.queueLength.set(queue.length);
-    ctx.metrics.queueOverloaded.set(overloaded && onSqlite ? 1 : 0);
+    ctx.metrics.queueOverloaded.set(overloaded ? 1 : 0);
     ctx.metrics.concurrencyLimit.set(queue.concurrency);
     ctx.metrics.admitted.set({ priority: 'deferrable' }, pressed ? 0 : deferrable.fraction);
   };
