@@ -27,7 +27,6 @@ import { getHeapStatistics } from 'node:v8';
 import { performance } from 'node:perf_hooks';
 import { Admission } from './admission.js';
 import { RequestQueue } from './request-queue.js';
-import { UtilisationAverage } from './utilisation-average.js';
 import { ERRORS } from '../domain/errors.js';
 import type { AppContext } from '../services/context.js';
 import type { OpsEngine } from '../ops/engine.js';
@@ -43,11 +42,6 @@ export type Priority = 'exempt' | 'essential' | 'deferrable';
  * and one a third loaded beside app bursts 0.3–0.79, mostly below 0.7 (docs/RELIABILITY.md item 30).
  */
 const OVERLOADED_UTILISATION = 0.75;
-/**
- * How fast the sampler's average of loop utilisation forgets (ms): a 100 ms sample moves it 30 % of the way, as the
- * fixed 0.7 / 0.3 average did at the default interval before samples were weighted by the time they cover.
- */
-const UTILISATION_TIME_CONSTANT_MS = 280;
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -202,7 +196,7 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
   // Calm: of late the loop was below the utilisation at which deferrable requests start to be turned away, it kept
   // time, and no essential request was turned away. A burst on such a node is served, not shed (http/request-queue.ts).
   let calm = false;
-  const recentUtilisation = new UtilisationAverage(UTILISATION_TIME_CONSTANT_MS);
+  let recentUtilisation = 0;
   // Overloaded: the loop was busy most of the last few samples. Every request then waits at most the congested
   // bound, newest first, even just after the queue emptied. Without it, at 3× capacity on SQLite (bench overload),
   // the queue emptied often enough that the essential bound (15 ms) kept coming back, and the served p99 inside the
@@ -237,12 +231,12 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     // Utilisation averaged over ~0.3 s: a burst is a spike, load is not (the queue sees a load that starts at
     // once: more waiting than may run is not a burst). A timer this late means the loop was held (a frozen
     // process counts its stop as idle time).
+    recentUtilisation = 0.7 * recentUtilisation + 0.3 * utilisation;
     const t = performance.now();
-    recentUtilisation.add(utilisation, t - sampledAt);
     const held = t - sampledAt > 2 * p.sampleIntervalMs;
     sampledAt = t;
-    calm = !pressed && !held && recentUtilisation.value < p.deferrable.targetUtilisation;
-    overloaded = onSqlite && recentUtilisation.value >= OVERLOADED_UTILISATION;
+    calm = !pressed && !held && recentUtilisation < p.deferrable.targetUtilisation;
+    overloaded = onSqlite && recentUtilisation >= OVERLOADED_UTILISATION;
     essentialWaitRefusals = 0;
     ctx.lifecycle.busy = pressed;
     ctx.metrics.queueLength.set(queue.length);

