@@ -101,6 +101,12 @@ const Schema = z.object({
        * event loop much longer; the rest go in the next batch. Under the request queue's 30 ms wait bound.
        */
       maxBatchMs: z.coerce.number().min(1).default(10),
+      /**
+       * PostgreSQL: group commits that may run at once, each in its own transaction on its own pool connection (of
+       * 10). One at a time, every statement a round trip, capped posting well below what the database serves.
+       * SQLite has one writer whatever this says.
+       */
+      lanes: z.coerce.number().int().min(1).max(8).default(4),
       /** SQLite's busy timeout: how long one statement waits (blocking the event loop) for another connection's write lock. */
       busyTimeoutMs: z.coerce.number().int().min(0).default(250),
       /** PostgreSQL: a statement running longer fails (and is retried or counted by the breaker) instead of hanging through a failover. */

@@ -111,7 +111,7 @@ export async function openContext(
     },
     // SQLite runs a batch synchronously, holding every request meanwhile: a short bound. PostgreSQL waits on the
     // network, and the event loop serves requests in between.
-    ...(onPostgres ? {} : { maxBatchMs: config.writes.maxBatchMs }),
+    ...(onPostgres ? { lanes: config.writes.lanes } : { maxBatchMs: config.writes.maxBatchMs }),
     // A request's writes go ahead of the job worker's (fan-out and the rest can wait a little; a person cannot).
     isForeground: () => requestScope.getStore() !== undefined,
     // Read fences (store/replica.ts) on every PostgreSQL node, replica or not: a node reading from a replica

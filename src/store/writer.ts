@@ -34,6 +34,14 @@
  * batch still takes the oldest background write, so the jobs are never
  * starved.
  *
+ * On PostgreSQL several batches may run at once (`lanes`), each in its own
+ * transaction on its own connection: the server makes concurrent commits
+ * share a WAL flush by itself, and one writer's batches in a row, every
+ * statement and savepoint a round trip, capped posting (the overload bench on
+ * PostgreSQL: batches of 15–50 ms back to back, posts waiting ~85 ms at 50 a
+ * second). Nothing relies on one node's writes being serial: several nodes
+ * already write to the same primary at once. SQLite has one writer: 1 there.
+ *
  * On PostgreSQL a batch that failed before COMMIT because the primary went
  * away is run again (a fresh transaction, on whichever server is primary
  * now) for up to `retryUnavailableMs`: the callers see a slow write, not an
@@ -49,7 +57,7 @@ export type WriteFn<T> = (trx: Transaction<Database>) => Promise<T>;
 export interface Writer {
   write<T>(fn: WriteFn<T>): Promise<T>;
   /** Batches committed and writes done, for metrics and benchmarks. */
-  readonly stats: { batches: number; writes: number; largestBatch: number; rejectedFull: number; timedOut: number; retried: number };
+  readonly stats: { batches: number; writes: number; largestBatch: number; rejectedFull: number; timedOut: number; retried: number; raced: number };
   /** Writes waiting for a batch now (the one committing not counted): load shedding reads it. */
   readonly queued: number;
 }
@@ -79,6 +87,11 @@ export interface WriterOptions {
    * store/replica.ts). Failing fails the batch as its COMMIT would.
    */
   beforeCommit?: (trx: Transaction<Database>, tags: (string | null)[]) => Promise<void>;
+  /**
+   * Batches that may run at once, each in its own transaction (PostgreSQL; a new write starts a batch of its own
+   * while a lane is free). Default 1: SQLite allows one writer at a time.
+   */
+  lanes?: number;
 }
 
 interface Pending {
@@ -88,7 +101,21 @@ interface Pending {
   queuedAt: number;
   tag: string | null;
   background: boolean;
+  /** Times it lost a race (deadlock, serialization failure) and went back to the queue. */
+  raced: number;
 }
+
+/**
+ * How often a write that lost a race on PostgreSQL (deadlock 40P01, serialization failure 40001, lock not
+ * available 55P03: store/errors.ts 'busy') goes back to the queue before its caller hears the error. Its
+ * savepoint or transaction was rolled back, so nothing of it was kept; run again after the batch that held it
+ * has committed (the other side of a deadlock waits for locks this batch still holds), it finds the locks free.
+ * Lanes and several nodes writing at once make such races possible; they are not the caller's fault.
+ */
+const MAX_RACES = 3;
+
+/** A write that lost a race on PostgreSQL (see MAX_RACES), as opposed to SQLite's lock held by another process. */
+const lostRace = (err: unknown, p: Pending) => p.raced < MAX_RACES && !isBusy(err) && classifyDbError(err) === 'busy';
 
 /** SQLite's "someone else holds the write lock": no write in this batch can succeed now. */
 export const isBusy = (err: unknown) => (err as { code?: string } | null)?.code === 'SQLITE_BUSY';
@@ -98,6 +125,7 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
   const maxQueue = opts.maxQueue ?? 10_000;
   const queueTimeoutMs = opts.queueTimeoutMs ?? 10_000;
   const retryUnavailableMs = opts.retryUnavailableMs ?? 10_000;
+  const lanes = Math.max(1, opts.lanes ?? 1);
   // Waiting writes, foreground (for a request) and background (jobs), each in the order they came.
   const foreground: Pending[] = [];
   const background: Pending[] = [];
@@ -108,8 +136,15 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
     const fg = foreground.splice(0, maxBatch - first.length);
     return [...first, ...fg, ...background.splice(0, maxBatch - first.length - fg.length)];
   };
-  const stats = { batches: 0, writes: 0, largestBatch: 0, rejectedFull: 0, timedOut: 0, retried: 0 };
-  let draining = false;
+  /** Back to the front of its queue, to run in a later batch (a lane is running: its loop takes it). */
+  const requeue = (p: Pending) => {
+    p.raced++;
+    stats.raced++;
+    (p.background ? background : foreground).unshift(p);
+  };
+  const stats = { batches: 0, writes: 0, largestBatch: 0, rejectedFull: 0, timedOut: 0, retried: 0, raced: 0 };
+  /** Lanes taking batches now. */
+  let active = 0;
 
   /** Counts a batch of `n` writes begun at `started`, before its callers hear how it went (they may read the stats at once). */
   function counted(n: number, started: number): void {
@@ -157,7 +192,8 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
         await trx.rollback().execute().catch(() => {});
         if (!committing && retryable(err)) return 'retry';
         counted(1, started);
-        item.reject(err);
+        if (!committing && lostRace(err, item)) requeue(item);
+        else item.reject(err);
       }
       return 1;
     }
@@ -203,7 +239,11 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
       return end;
     }
     counted(end, started);
-    outcomes.forEach((o, i) => (o.ok ? batch[i].resolve(o.value) : batch[i].reject(o.error)));
+    outcomes.forEach((o, i) => {
+      if (o.ok) batch[i].resolve(o.value);
+      else if (lostRace(o.error, batch[i])) requeue(batch[i]);
+      else batch[i].reject(o.error);
+    });
     return end;
   }
 
@@ -220,8 +260,9 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
     }
   }
 
+  /** One lane: batches one after another while writes wait. */
   async function drain(): Promise<void> {
-    draining = true;
+    active++;
     try {
       while (waiting() > 0) {
         const now = Date.now();
@@ -242,7 +283,7 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
         if (opts.maxBatchMs !== undefined && waiting() > 0) await new Promise((r) => setImmediate(r));
       }
     } finally {
-      draining = false;
+      active--;
     }
   }
 
@@ -265,8 +306,9 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
           queuedAt: Date.now(),
           tag: opts.tagOf?.() ?? null,
           background: isBackground,
+          raced: 0,
         });
-        if (!draining) void drain();
+        if (active < lanes) void drain();
       });
     },
   };

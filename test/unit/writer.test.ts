@@ -206,6 +206,58 @@ describe.runIf(onPostgres)('PostgreSQL: the primary going away', () => {
   });
 });
 
+describe.runIf(onPostgres)('PostgreSQL: lanes', () => {
+  type Trx = Parameters<Parameters<ReturnType<typeof createWriter>['write']>[0]>[0];
+  const pause = (trx: Trx, s: number) => sql`SELECT pg_sleep(${s})`.execute(trx);
+
+  it('runs a write beside a slow batch instead of after it, each in its own transaction', async () => {
+    const { db } = await open();
+    for (const lanes of [1, 2]) {
+      const writer = createWriter(db, { lanes });
+      const answered: string[] = [];
+      const slow = writer.write(async (trx) => {
+        await trx.insertInto('tags').values(tag(lanes * 10)).execute();
+        await pause(trx, 0.3);
+      }).then(() => answered.push('slow'));
+      const fast = writer.write((trx) => trx.insertInto('tags').values(tag(lanes * 10 + 1)).execute()).then(() => answered.push('fast'));
+      await Promise.all([slow, fast]);
+      // One lane: the fast write waits for the slow one's batch to commit. Two: it commits while the slow one sleeps.
+      expect(answered).toEqual(lanes === 1 ? ['slow', 'fast'] : ['fast', 'slow']);
+      expect(writer.stats.batches).toBe(2);
+    }
+    expect(await db.selectFrom('tags').select('name').orderBy('name').execute()).toEqual(['t10', 't11', 't20', 't21'].map((name) => ({ name })));
+  });
+
+  it('gathers writes into batches once every lane is busy, and keeps each exactly once', async () => {
+    const { db } = await open();
+    const writer = createWriter(db, { lanes: 3 });
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => writer.write((trx) => trx.insertInto('tags').values(tag(i)).execute().then(() => i))));
+    expect(results).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    expect(writer.stats.batches).toBeLessThan(200);
+    expect(writer.stats.largestBatch).toBeGreaterThan(1);
+    const count = await db.selectFrom('tags').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    expect(Number(count.n)).toBe(200);
+  });
+
+  it('runs a write that lost a deadlock again after the batch holding its locks committed, instead of failing it', async () => {
+    const { db } = await open();
+    await db.insertInto('tags').values([tag(1), tag(2)]).execute();
+    const writer = createWriter(db, { lanes: 2 });
+    // Two writes taking the same two rows in opposite orders, each holding the first while the other takes it:
+    // PostgreSQL finds the deadlock (after deadlock_timeout, 1 s) and cancels one of them (40P01).
+    const rename = (first: number, second: number, to: string) => (trx: Trx) =>
+      trx.updateTable('tags').set({ name: `${to}${first}` }).where('id', '=', tag(first).id).execute()
+        .then(() => pause(trx, 0.2))
+        .then(() => trx.updateTable('tags').set({ name: `${to}${second}` }).where('id', '=', tag(second).id).execute());
+    const outcomes = await Promise.allSettled([writer.write(rename(1, 2, 'a')), writer.write(rename(2, 1, 'b'))]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled']);
+    expect(writer.stats.raced).toBe(1);
+    // Both ran to their end, one after the other: every row carries the same writer's prefix.
+    const names = (await db.selectFrom('tags').select('name').orderBy('id').execute()).map((r) => r.name);
+    expect([['a1', 'a2'], ['b1', 'b2']]).toContainEqual(names);
+  });
+});
+
 describe('bounds (overload protection)', () => {
   it('fails a write at once when the queue is full, and one that waited too long without running it', async () => {
     const { createWriter } = await import('../../src/store/writer.js');
