@@ -136,13 +136,13 @@ export function createWriter(db: Kysely<Database>, opts: WriterOptions = {}): Wr
     const fg = foreground.splice(0, maxBatch - first.length);
     return [...first, ...fg, ...background.splice(0, maxBatch - first.length - fg.length)];
   };
+  const stats = { batches: 0, writes: 0, largestBatch: 0, rejectedFull: 0, timedOut: 0, retried: 0, raced: 0 };
   /** Back to the front of its queue, to run in a later batch (a lane is running: its loop takes it). */
   const requeue = (p: Pending) => {
     p.raced++;
     stats.raced++;
     (p.background ? background : foreground).unshift(p);
   };
-  const stats = { batches: 0, writes: 0, largestBatch: 0, rejectedFull: 0, timedOut: 0, retried: 0, raced: 0 };
   /** Lanes taking batches now. */
   let active = 0;
 
