@@ -22,7 +22,8 @@
  * alone and the reference keeps its value from before; once the limit is down
  * to its minimum, what requests take there is the reference, so a database
  * that got slower for everyone does not keep the limit at its minimum. Requests are compared in windows (at least
- * `WINDOW_SAMPLES` answers and `WINDOW_MS`), as the average of the window.
+ * `WINDOW_SAMPLES` answers and `WINDOW_MS`), as the average of the window's requests that ran beside another
+ * (at least `MIN_SAMPLES` of them).
  */
 
 export interface ConcurrencyLimitOptions {
@@ -55,8 +56,10 @@ export class ConcurrencyLimit {
   /** What a request takes alone (ms), once one has been seen. */
   private aloneMs: number | null = null;
   private windowStart: number;
-  private windowSum = 0;
   private windowCount = 0;
+  /** The window's requests that ran beside another (did not start alone, or had company when they finished). */
+  private sharedSum = 0;
+  private sharedCount = 0;
   /** Whether the window's requests ever filled the limit: only then is more room worth trying. */
   private windowFull = false;
 
@@ -85,21 +88,28 @@ export class ConcurrencyLimit {
     // At the minimum nothing runs with fewer: what a request takes there is the best reference there is. (With two
     // running, a request released as the other finishes starts beside the next one: none would ever start alone.)
     if (alone || this.value <= this.min) this.aloneMs = this.aloneMs === null ? ms : this.aloneMs + ALONE_WEIGHT * (ms - this.aloneMs);
-    this.windowSum += ms;
     this.windowCount++;
+    if (!alone || running > 1) {
+      this.sharedSum += ms;
+      this.sharedCount++;
+    }
     if (running >= this.current) this.windowFull = true;
     const t = this.now();
     const elapsed = t - this.windowStart;
     if (!((this.windowCount >= WINDOW_SAMPLES && elapsed >= WINDOW_MS) || (this.windowCount >= MIN_SAMPLES && elapsed >= WINDOW_MAX_MS))) return;
-    const average = this.windowSum / this.windowCount;
-    if (this.aloneMs !== null && average > TOLERANCE * this.aloneMs) {
+    // Contention is measured on requests that ran beside another. However slow a request alone was (a garbage
+    // collection, a cold cache, a slow statement), that is not contention: counted, one-at-a-time traffic could
+    // shrink the limit, and, never filling it, never grow it back (item 33 in docs/RELIABILITY.md).
+    const average = this.sharedSum / this.sharedCount;
+    if (this.sharedCount >= MIN_SAMPLES && this.aloneMs !== null && average > TOLERANCE * this.aloneMs) {
       this.value = Math.max(this.min, this.value * Math.max(MIN_GRADIENT, (TOLERANCE * this.aloneMs) / average));
     } else if (this.windowFull) {
       this.value = Math.min(this.opts.max, this.value + 1);
     }
     this.windowStart = t;
-    this.windowSum = 0;
     this.windowCount = 0;
+    this.sharedSum = 0;
+    this.sharedCount = 0;
     this.windowFull = false;
   }
 }

@@ -68,6 +68,40 @@ describe('the adaptive concurrency limit', () => {
     expect(limit.current).toBeGreaterThanOrEqual(16);
   });
 
+  it('is not shrunk by requests that each ran alone, however much slower than the reference some are', () => {
+    const clock = { t: 0 };
+    const limit = new ConcurrencyLimit({ max: 32, now: () => clock.t });
+    // The reference is learned from fast requests (2 ms, alone, a window of them)...
+    for (let i = 0; i < 20; i++) {
+      clock.t += 5;
+      limit.sample(2, true, 1);
+    }
+    // ...then one client goes on one request at a time, and in each window one of them is slow (a cold cache, a
+    // garbage collection): 200 ms. The window's average is then many times the reference, but nothing ran beside
+    // anything: no contention, and the limit keeps its maximum.
+    for (let w = 0; w < 10; w++) {
+      for (let i = 0; i < 20; i++) {
+        clock.t += 6;
+        limit.sample(i === 0 ? 200 : 2, true, 1);
+      }
+    }
+    expect(limit.current).toBe(32);
+    // The same with a few requests that had company (fewer than a window's minimum of them): still no evidence.
+    for (let w = 0; w < 10; w++) {
+      for (let i = 0; i < 20; i++) {
+        clock.t += 6;
+        limit.sample(i < 2 ? 200 : 2, i >= 2, i < 2 ? 2 : 1);
+      }
+    }
+    expect(limit.current).toBe(32);
+    // Requests side by side that take many times the reference are contention: it comes down.
+    for (let i = 0; i < 40; i++) {
+      clock.t += 5;
+      limit.sample(200, false, 32);
+    }
+    expect(limit.current).toBeLessThan(32);
+  });
+
   it('never goes below its minimum, and there learns a database that got slower for everyone', () => {
     const clock = { t: 0 };
     const limit = new ConcurrencyLimit({ max: 32, now: () => clock.t });
