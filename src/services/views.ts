@@ -84,7 +84,9 @@ async function loadMentionRows(db: Reader, statusIds: readonly string[]) {
 /**
  * The original of each reblog filterVisible let through, as it loaded it, keyed by the reblog's row: statusViews,
  * rendering those rows in the same request, need not load the originals again (on PostgreSQL, one round trip fewer
- * for a page with reblogs). Weak, so an entry lives only as long as the row it belongs to.
+ * for a page with reblogs). Weak, so an entry lives only as long as the row it belongs to. A row shared between
+ * requests (a cached page) holds the original of the latest filterVisible over it, loaded no earlier than the
+ * current request's own; and a reblog reaches statusViews only if the current viewer's filterVisible let it through.
  */
 const originalOf = new WeakMap<Status, Status>();
 
