@@ -475,7 +475,9 @@ function createSlotPool(make: () => postgres.Sql, opts: { size: number; acquireT
         },
         unsafe: (query: string, params?: unknown[], options?: unknown) => {
           if (lost) return Object.assign(Promise.reject(lost), { cursor: undefined });
-          const prepare = params !== undefined && params.length > 0 && params.length <= PREPARE_MAX_PARAMETERS && !DDL.test(query);
+          const ddl = DDL.test(query);
+          // (Without parameters postgres.js sends a simple query, never prepared, whatever `prepare` says.)
+          const prepare = !ddl && (params?.length ?? 0) <= PREPARE_MAX_PARAMETERS;
           const pending = reserved.unsafe(query, clean(params) as postgres.ParameterOrJSON<never>[], { prepare, ...(options as object), onexecute: watch } as postgres.UnsafeQueryOptions);
           const noteLoss = (err: unknown) => {
             if (isConnectionLost(err)) abandon(err);
@@ -484,7 +486,7 @@ function createSlotPool(make: () => postgres.Sql, opts: { size: number; acquireT
           const bounded = (): Promise<unknown> => {
             const answer = pending.then(undefined, noteLoss);
             const ms = opts.queryDeadlineMs;
-            if (ms <= 0 || DDL.test(query)) return answer;
+            if (ms <= 0 || ddl) return answer;
             let timer: NodeJS.Timeout;
             const late = new Promise<never>((_, reject) => {
               timer = setTimeout(() => {
