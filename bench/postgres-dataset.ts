@@ -32,11 +32,12 @@ const PARAMS = 60_000;
 
 /**
  * Starts PostgreSQL on `cpus` (taskset, with every process it forks; null: anywhere) and copies the SQLite
- * dataset in `dataDir` into it. Durable like a real primary: fsync and synchronous commit on.
+ * dataset in `dataDir` into it. Durable like a real primary: fsync and synchronous commit on; planned like the
+ * cluster's (`random_page_cost`, src/cluster/configs.ts).
  */
 export async function postgresFromDataset(dataDir: string, cpus: string | null): Promise<BenchPostgres> {
   const pg = await startTempPostgres({
-    settings: { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on', shared_buffers: '256MB', max_connections: '200' },
+    settings: { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on', shared_buffers: '256MB', max_connections: '200', random_page_cost: '1.1' },
   });
   try {
     // Backends are forked by the postmaster and inherit its CPUs; the processes it has already forked are pinned too.

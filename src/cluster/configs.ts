@@ -133,6 +133,12 @@ bootstrap:
         # A standby whose primary went away (restart, failover: the new primary's slot may not exist yet)
         # retries after this; the default 5 s kept commits waiting for a synchronous standby 5 s longer.
         wal_retrieve_retry_interval: 500ms
+        # Starling's working set is its hot rows (timelines, the accounts and tags they show), in memory or on SSD,
+        # where a random read costs about what a sequential one does. At the default of 4 the planner joined a
+        # page's 40 statuses to their mentions' accounts and their tags by hashing the whole accounts and tags
+        # tables: 0.3-0.5 ms each on 2,000 rows, growing with the tables, against 0.04 ms by index (1.1;
+        # docs/PERFORMANCE.md, "The planner's cost of a random read on PostgreSQL").
+        random_page_cost: 1.1
         # WAL archiving for point-in-time recovery (starling pg base-backup / pg restore, docs/OPERATIONS.md):
         # whichever member is primary copies each finished segment into one archive, never overwriting one.
         archive_mode: 'on'

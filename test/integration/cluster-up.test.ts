@@ -92,6 +92,9 @@ describe.skipIf(skip)('starling cluster', () => {
     // Acknowledged commits before the failover (synchronous: each is on the standby too).
     const sql = postgres(status.endpoints.superuserViaHaproxy, { max: 1, connect_timeout: 3, idle_timeout: 1, onnotice: () => {}, fetch_types: false });
     try {
+      // The cluster's PostgreSQL settings reach the server (Patroni's bootstrap configuration), the planner's among them.
+      const [{ random_page_cost }] = await sql<{ random_page_cost: string }[]>`SHOW random_page_cost`;
+      expect(random_page_cost).toBe('1.1');
       await sql`CREATE TABLE acked (n int PRIMARY KEY)`;
       for (let n = 0; n < 50; n++) await sql`INSERT INTO acked VALUES (${n})`;
     } finally {
