@@ -12,6 +12,7 @@
  */
 import { Session } from 'node:inspector/promises';
 import { log, randomViewers, startNode } from './lib.js';
+import { postgresFromDataset } from './postgres-dataset.js';
 
 export interface AllocOptions {
   dataDir: string;
@@ -19,6 +20,8 @@ export interface AllocOptions {
   requests: number;
   logLevel?: string;
   configFile?: string;
+  /** The node on a PostgreSQL copy of the dataset (bench/postgres-dataset.ts) instead of the SQLite file. */
+  postgres?: boolean;
 }
 
 interface ProfileNode {
@@ -28,7 +31,16 @@ interface ProfileNode {
 }
 
 export async function alloc(o: AllocOptions): Promise<void> {
-  const node = await startNode(o.dataDir, { logLevel: o.logLevel, configFile: o.configFile, overrides: { pressure: { enabled: false } } });
+  const pg = o.postgres ? await postgresFromDataset(o.dataDir, null) : null;
+  try {
+    await profile(o, pg ? await pg.fresh() : undefined);
+  } finally {
+    await pg?.stop();
+  }
+}
+
+async function profile(o: AllocOptions, databaseUrl: string | undefined): Promise<void> {
+  const node = await startNode(o.dataDir, { logLevel: o.logLevel, configFile: o.configFile, overrides: { pressure: { enabled: false }, ...(databaseUrl ? { databaseUrl } : {}) } });
   const session = new Session();
   try {
     const auth = await randomViewers(node, 200);
@@ -74,7 +86,7 @@ export async function alloc(o: AllocOptions): Promise<void> {
     };
     const total = walk(head, new Set());
     const kb = (b: number) => `${(b / o.requests / 1024).toFixed(1)} KB`;
-    log(`dataset: ${o.dataDir}; GET ${o.path} × ${o.requests} as ${auth.length} users, after as many to warm up`);
+    log(`dataset: ${o.dataDir}${databaseUrl ? ' (a PostgreSQL copy)' : ''}; GET ${o.path} × ${o.requests} as ${auth.length} users, after as many to warm up`);
     console.log(`allocated per request (sampled): ${kb(total)}\n\nby the function that allocated (top 25):`);
     for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${kb(v).padStart(9)}  ${k}`);
     console.log(`\nby Starling's functions, with what they called (top 20):`);

@@ -51,7 +51,7 @@ Commands:
       [--users 20]    Writes a few posts, favourites and follows into the dataset.
   alloc           GET --path as seeded users in process under V8's sampling heap profiler: bytes allocated per
                   request, by the function that allocated them and by Starling's functions with their callees
-      [--path /api/v1/timelines/home] [--requests 2000]
+      [--path /api/v1/timelines/home] [--requests 2000] [--postgres] (a PostgreSQL copy of the dataset)
   burst           An app opening: one user's dozen requests at once, repeated, with load shedding on; how
                   they were answered, how long a burst took and what was shed, by reason
       [--bursts 40] [--load F]  F > 0: beside the overload bench's mix at F × what the node can serve
@@ -426,7 +426,7 @@ if (!command || flags.help) {
       onset({ dataDir: dataDir(), cycles: int('cycles'), rate: Number(flags.rate ?? 1000), seconds: Number(flags.seconds ?? 1), pin: flags.pin, logLevel: flags['log-level'], configFile: flags.config }),
     burst: () =>
       burst({ dataDir: dataDir(), rounds: int('bursts'), load: Number(flags.load ?? 0), rate: Number(flags.rate ?? 0), pin: flags.pin, logLevel: flags['log-level'], configFile: flags.config }),
-    alloc: () => alloc({ dataDir: dataDir(), path: flags.path!, requests: int('requests'), logLevel: flags['log-level'], configFile: flags.config }),
+    alloc: () => alloc({ dataDir: dataDir(), path: flags.path!, requests: int('requests'), logLevel: flags['log-level'], configFile: flags.config, postgres: flags.postgres }),
     replans: async () => {
       const clean = await replans({ dataDir: dataDir(), users: int('users'), logLevel: flags['log-level'], configFile: flags.config });
       if (!clean) process.exitCode = 1;
