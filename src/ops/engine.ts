@@ -504,7 +504,14 @@ export class OpsEngine implements StatusSource {
     for (const s of statuses) {
       const fastest = Math.max(0, ...Object.values(s.burnRates));
       if (s.alert === 'page') {
-        out.push({ level: 'fail', cap: 'degraded_performance', reason: `the API is using its error budget ${fastest.toFixed(1)}× faster than the ${s.name} objective allows` });
+        // Burning the latency objective is slowness: the page says "API is slow", not "failing" (a fail observation
+        // titles the incident "is failing" whatever its cap). Only 5xx answers burn availability.
+        if (s.name === 'latency') {
+          const ms = this.ctx.config.ops.slo.latencyThresholdMs;
+          out.push({ level: 'slow', reason: `more API requests than the latency objective allows took over ${ms} ms: its error budget is going ${fastest.toFixed(1)}× too fast` });
+        } else {
+          out.push({ level: 'fail', cap: 'degraded_performance', reason: `the API is using its error budget ${fastest.toFixed(1)}× faster than the ${s.name} objective allows` });
+        }
         if (!this.paging.has(s.name)) {
           this.paging.add(s.name);
           this.sendAlert({

@@ -34,6 +34,9 @@ describe.skipIf(!haveChromium)('web app through a server outage', () => {
   }
 
   const banner = () => page.getByTestId('degraded-banner');
+  const bannerText = async () => ((await banner().count()) ? await banner().innerText() : '');
+  /** What the banner says while the server cannot be reached. */
+  const OUTAGE = /can't be reached|offline/;
   const entry = (text: string) => page.locator('.outbox-entry', { hasText: text });
 
   beforeAll(async () => {
@@ -58,14 +61,13 @@ describe.skipIf(!haveChromium)('web app through a server outage', () => {
   it('keeps posts queued while the server is down and delivers each exactly once when it is back', async () => {
     await signInInUi(page, base, 'alice', 'correct horse battery');
     await page.getByText('Your home timeline is empty').waitFor();
-    // Before the outage, the page settles without a banner. Not necessarily at once: clean-clone CI at 30cd159 found
-    // one here, right after signing in, in one run (not reproduced here, also with both CPUs kept busy; what it said
-    // was not recorded). Whatever it is must go by itself, and if it stays, the failure says what it says.
-    await banner()
-      .waitFor({ state: 'detached', timeout: 20_000 })
-      .catch(async (err: Error) => {
-        throw new Error(`a banner before the outage: ${await banner().innerText().catch(() => '?')}`, { cause: err });
-      });
+    // Before the outage the app reaches the server: no banner says it cannot. The status page's own word may be up:
+    // clean-clone CI at 7af2100 showed "Minor Service Outage. API is failing." here, the page's incident. Likely
+    // cause: on a machine busy with other test files, a fresh node's first API requests (argon2 hashing, the app's
+    // opening burst) burn the API's latency objective, which pages after ten requests (and was titled "failing"
+    // until this change; "slow" now). That is the page judging the node, not this test's subject; a 5xx the app met
+    // would fail the console check at the end.
+    await expect.poll(bannerText, { timeout: 20_000 }).not.toMatch(OUTAGE);
 
     // The server takes the first post, and dies before its answer leaves.
     let killed = false;
@@ -83,8 +85,7 @@ describe.skipIf(!haveChromium)('web app through a server outage', () => {
     await page.getByRole('button', { name: 'Post', exact: true }).click();
     await entry('Written just before the crash').and(page.locator('[data-state="queued"]')).waitFor({ timeout: 10_000 });
     expect(await entry('Written just before the crash').innerText()).toMatch(/queued/i);
-    await banner().waitFor();
-    expect(await banner().innerText()).toContain("can't be reached");
+    await expect.poll(bannerText, { timeout: 10_000 }).toContain("can't be reached");
     expect(await banner().getByRole('link', { name: 'Status page' }).getAttribute('href')).toBe('/status');
     await page.unroute('**/api/v1/statuses');
 
@@ -101,7 +102,8 @@ describe.skipIf(!haveChromium)('web app through a server outage', () => {
     server = await startOnPort(dir.path, port);
     await entry('Written just before the crash').and(page.locator('[data-state="posted"]')).waitFor({ timeout: 30_000 });
     await entry('Written during the outage').and(page.locator('[data-state="posted"]')).waitFor({ timeout: 30_000 });
-    await banner().waitFor({ state: 'detached', timeout: 30_000 });
+    // The outage's banner goes (the page's incident, if any, may stay: see above).
+    await expect.poll(bannerText, { timeout: 30_000 }).not.toMatch(OUTAGE);
     watch.expectNetworkErrors(false);
 
     expect(await copiesOf('Written just before the crash')).toBe(1);

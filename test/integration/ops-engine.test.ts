@@ -45,6 +45,19 @@ describe('the canary', () => {
   });
 });
 
+describe("the API's objectives on the page", () => {
+  it('calls the API slow, not failing, when its requests burn the latency objective', async () => {
+    // Every request slower than 1 µs: all of them burn the latency objective; none is a 5xx.
+    const s = await start({ ops: { probeIntervalSeconds: 0.2, staleAfterSeconds: 5, slo: { latencyThresholdMs: 0.001 } } });
+    for (let i = 0; i < 30; i++) expect((await fetch(`${s.url}/api/v1/timelines/public`)).status).toBe(200);
+    const incident = await eventually(async () => s.ops.summary().incidents.find((x) => x.components.includes('api')) ?? null, 15_000);
+    expect(incident.name).toBe('API is slow');
+    const api = s.ops.summary().components.find((c) => c.id === 'api')!;
+    expect(api.status).toBe('degraded_performance');
+    expect(s.app.slo.evaluate().find((x) => x.name === 'availability')!.alert).toBeNull();
+  });
+});
+
 describe('never claims more than it knows', () => {
   it('says "unknown" and since when once its probes stop reporting', async () => {
     const s = await start({ ops: { probeIntervalSeconds: 0.2, staleAfterSeconds: 1 } });
