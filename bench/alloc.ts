@@ -33,13 +33,13 @@ interface ProfileNode {
 export async function alloc(o: AllocOptions): Promise<void> {
   const pg = o.postgres ? await postgresFromDataset(o.dataDir, null) : null;
   try {
-    await profile(o, pg ? await pg.fresh() : undefined);
+    await profileRequests(o, pg ? await pg.fresh() : undefined);
   } finally {
     await pg?.stop();
   }
 }
 
-async function profile(o: AllocOptions, databaseUrl: string | undefined): Promise<void> {
+async function profileRequests(o: AllocOptions, databaseUrl: string | undefined): Promise<void> {
   const node = await startNode(o.dataDir, { logLevel: o.logLevel, configFile: o.configFile, overrides: { pressure: { enabled: false }, ...(databaseUrl ? { databaseUrl } : {}) } });
   const session = new Session();
   try {
