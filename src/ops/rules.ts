@@ -14,7 +14,7 @@
  * - Prometheus windows slide continuously; the tracker's are whole minutes/hours.
  */
 import type { SloConfig } from './slo.js';
-import { ALERT_POLICY, EXCLUDED_ROUTES, EXCLUDED_ROUTE_PREFIXES, MIN_REQUESTS, WINDOWS } from './slo.js';
+import { ALERT_POLICY, EXCLUDED_ROUTES, EXCLUDED_ROUTE_PREFIXES, MIN_BAD_REQUESTS, MIN_REQUESTS, WINDOWS } from './slo.js';
 import { HTTP_DURATION_BUCKETS } from './metrics.js';
 
 export interface RulesOptions {
@@ -165,7 +165,14 @@ export function buildRules(cfg: SloConfig, opts: RulesOptions = {}): { yaml: str
       const lasts = periodDays / p.burn;
       alerts.push({
         alert: name,
-        expr: `${recordName.errorRatio(slo.id, p.long)} > ${threshold}\nand\n${recordName.errorRatio(slo.id, p.short)} > ${threshold}`,
+        // The last clause is the node's minimum of bad requests in the short window: ratio × requests.
+        expr: [
+          `${recordName.errorRatio(slo.id, p.long)} > ${threshold}`,
+          'and',
+          `${recordName.errorRatio(slo.id, p.short)} > ${threshold}`,
+          'and on (job)',
+          `${recordName.errorRatio(slo.id, p.short)} * on (job) ${recordName.requests(p.short)} >= ${MIN_BAD_REQUESTS}`,
+        ].join('\n'),
         labels: { severity: p.severity, slo: slo.id, long_window: p.long, short_window: p.short },
         annotations: {
           summary: `${slo.title} SLO: error budget burning more than ${p.burn}x the sustainable rate over ${p.long} and ${p.short}`,
@@ -220,7 +227,8 @@ export function buildRules(cfg: SloConfig, opts: RulesOptions = {}): { yaml: str
     `# SLOs: availability ${pct(cfg.availability)} of API requests not 5xx; latency ${pct(cfg.latency)} within ${cfg.latencyThresholdMs} ms` +
       ` (histogram bucket le="${bucket.le}"${bucket.exact ? '' : ', the nearest bound not above it'}); period ${periodDays} days.`,
     `# Not API requests (excluded): routes matching ${excludedRouteRegex()}.`,
-    `# Windows with fewer than ${MIN_REQUESTS} requests have no error ratio (no alert), as in the node's own tracker.`,
+    `# Windows with fewer than ${MIN_REQUESTS} requests have no error ratio (no alert), and an alert needs at least ${MIN_BAD_REQUESTS} bad requests`,
+    "# in its short window, as in the node's own tracker.",
     '# Multiwindow, multi-burn-rate alerts (SRE workbook, "Alerting on SLOs"): page at 14.4x over 1h and 5m or 6x over 6h and 30m;',
     '# ticket at 1x over 3d and 6h. Runbook: docs/OPERATIONS.md.',
   ];

@@ -19,6 +19,11 @@
  * than `minRequests` (10) requests is not evidence and burns 0. Alerts:
  *   page   — burn(1h) > 14.4 and burn(5m) > 14.4, or burn(6h) > 6 and burn(30m) > 6
  *   ticket — burn(3d) > 1 and burn(6h) > 1 (when not paging)
+ * and, for either, at least `minBadRequests` (10) bad requests in the short
+ * window: on little traffic a ratio is loud but not evidence (two slow sign-ins
+ * among a fresh node's first ten requests are a 20× latency burn), and a page
+ * reaches the public status page. The SRE workbook's advice for low traffic;
+ * total outages of a quiet node are the synthetic probes' to find.
  * A window is the last N buckets including the current, partly filled one, so
  * "5m" covers between 4 and 5 minutes of traffic.
  *
@@ -41,6 +46,8 @@ export type SloConfig = Config['ops']['slo'];
 
 /** Windows with fewer requests than this are ignored (burn 0, budget untouched). */
 export const MIN_REQUESTS = 10;
+/** An alert needs at least this many bad requests in its short window (which the long one contains). */
+export const MIN_BAD_REQUESTS = 10;
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -134,6 +141,8 @@ class Ring {
 export interface SloTrackerOptions {
   /** Windows (and budgets) with fewer requests are ignored. Default MIN_REQUESTS (10). */
   minRequests?: number;
+  /** An alert's short window needs at least this many bad requests. Default MIN_BAD_REQUESTS (10). */
+  minBadRequests?: number;
   /** When given, every evaluate() sets starling_slo_burn_rate and starling_slo_error_budget_remaining. */
   metrics?: Pick<Metrics, 'sloBurnRate' | 'sloErrorBudgetRemaining'>;
 }
@@ -149,6 +158,7 @@ export class SloTracker {
   private readonly hours: Ring;
   private readonly periodHours: number;
   private readonly minRequests: number;
+  private readonly minBadRequests: number;
   private readonly metrics: SloTrackerOptions['metrics'];
   /** When this tracker started counting: the budget covers at most the time since. */
   readonly startedAt: number;
@@ -162,6 +172,7 @@ export class SloTracker {
     // +1: the current hour is partly filled, so a full period needs one more slot.
     this.hours = new Ring(HOUR, Math.max(72, this.periodHours) + 1, SLOS.length);
     this.minRequests = opts.minRequests ?? MIN_REQUESTS;
+    this.minBadRequests = opts.minBadRequests ?? MIN_BAD_REQUESTS;
     this.metrics = opts.metrics;
     this.startedAt = now();
   }
@@ -206,7 +217,9 @@ export class SloTracker {
       const p = c.period;
       // Request-based budget: errors so far against the errors the objective allows for the requests so far.
       const errorBudgetRemaining = p.requests < this.minRequests ? 1 : 1 - p.errors / (allowedRatio * p.requests);
-      const firing = ALERT_POLICY.filter((a) => burnRates[a.long] > a.burn && burnRates[a.short] > a.burn);
+      const firing = ALERT_POLICY.filter(
+        (a) => burnRates[a.long] > a.burn && burnRates[a.short] > a.burn && c[a.short].errors >= this.minBadRequests,
+      );
       const alert = firing.some((a) => a.severity === 'page') ? 'page' : firing.length ? 'ticket' : null;
       return { name: slo.name, objective, burnRates, errorBudgetRemaining, alert };
     });

@@ -208,7 +208,7 @@ describe('the exported alerts (promtool test rules)', () => {
   const firing = (name: string, labels: string) => `ALERTS{alertname="${name}",alertstate="firing",${labels}}`;
   const avail = 'job="starling",slo="availability"';
 
-  it('fire on a fast burn, ticket on a slow one, stay quiet on tiny samples', async () => {
+  it('fire on a fast burn, ticket on a slow one, stay quiet on tiny samples and on few bad requests', async () => {
     const tests = [
       // Clean for an hour, then a third of requests fail: both fast and slow pairs page.
       [
@@ -246,6 +246,19 @@ describe('the exported alerts (promtool test rules)', () => {
         '    promql_expr_test:',
         expr('180m', 'ALERTS{severity="page"}', []),
         expr('180m', 'job:starling_slo_availability_errors:ratio_rate1h', []),
+      ],
+      // A quiet node, 3 requests a minute and one of them failing: the burn is huge everywhere, but 5 minutes hold
+      // 5 errors, under the 10 a page needs, so the fast pair stays quiet; 30 minutes hold 30, and the slow pair pages.
+      [
+        '  - interval: 1m',
+        '    input_series:',
+        req('200', '0+2x90'),
+        req('503', '0+1x90'),
+        '    promql_expr_test:',
+        expr('60m', 'ALERTS{alertname="StarlingAvailabilityBurnRateFast"}', []),
+        expr('60m', 'ALERTS{alertname="StarlingAvailabilityBurnRateSlow"}', [
+          firing('StarlingAvailabilityBurnRateSlow', `${avail},severity="page",long_window="6h",short_window="30m"`),
+        ]),
       ],
       // Latency: after an hour half the requests take longer than 500 ms.
       [

@@ -1,6 +1,6 @@
 /** SLO burn-rate math with a fake clock: which burns page, which don't, and the budget figures. */
 import { describe, expect, it } from 'vitest';
-import { SloTracker, isSloRoute, MIN_REQUESTS, type SloConfig, type SloStatus } from '../../src/ops/slo.js';
+import { SloTracker, isSloRoute, MIN_BAD_REQUESTS, MIN_REQUESTS, type SloConfig, type SloStatus } from '../../src/ops/slo.js';
 import { latencyBucket, excludedRouteRegex, buildRules } from '../../src/ops/rules.js';
 import { createMetrics } from '../../src/ops/metrics.js';
 
@@ -156,9 +156,41 @@ describe('burn rates', () => {
   });
 
   it('the minimum sample size is configurable', () => {
-    const f = fixture(CFG, { minRequests: 1 });
+    const f = fixture(CFG, { minRequests: 1, minBadRequests: 1 });
     f.tracker.record(ROUTE, 500, 0.01);
     expect(byName(f.tracker.evaluate(), 'availability').alert).toBe('page');
+  });
+
+  it('pages only on at least ten bad requests in the short window: two slow sign-ins on a fresh node do not', () => {
+    expect(MIN_BAD_REQUESTS).toBe(10);
+    const f = fixture();
+    // A node just started: 10 requests, two of them over the threshold (argon2 on a busy machine). The ratio is a
+    // 20x burn over every window, but two requests are not evidence enough to tell the public page the API is slow.
+    for (let i = 0; i < 10; i++) f.tracker.record(ROUTE, 200, i < 2 ? 0.9 : 0.05);
+    let s = byName(f.tracker.evaluate(), 'latency');
+    expect(s.burnRates['5m']).toBeCloseTo(20, 6);
+    expect(s.burnRates['1h']).toBeCloseTo(20, 6);
+    expect(s.alert).toBeNull();
+    // Seven more slow ones (9 of 17, still one short); the tenth pages.
+    for (let i = 0; i < 7; i++) f.tracker.record(ROUTE, 200, 0.9);
+    expect(byName(f.tracker.evaluate(), 'latency').alert).toBeNull();
+    f.tracker.record(ROUTE, 200, 0.9);
+    s = byName(f.tracker.evaluate(), 'latency');
+    expect(f.tracker.counts().latency['5m']).toEqual({ requests: 18, errors: 10 });
+    expect(s.alert).toBe('page');
+    expect(byName(f.tracker.evaluate(), 'availability').alert).toBeNull();
+  });
+
+  it('a quiet node failing a third of its requests: 5 minutes hold too few errors to page, the 30-minute pair pages', () => {
+    const f = fixture();
+    f.traffic(60, 3, 1); // 3 requests a minute, one of them a 503: 5 errors in any 5 minutes, 60 in the hour
+    const s = byName(f.tracker.evaluate(), 'availability');
+    expect(s.burnRates['5m']).toBeGreaterThan(14.4);
+    expect(s.burnRates['1h']).toBeGreaterThan(14.4);
+    expect(s.burnRates['30m']).toBeGreaterThan(6);
+    // The slow pair's short window (30 min) holds 30 errors: that pair pages; the fast pair alone would not.
+    expect(f.tracker.counts().availability['5m'].errors).toBeLessThan(MIN_BAD_REQUESTS);
+    expect(s.alert).toBe('page');
   });
 
   it('old traffic leaves the windows; the rings reuse their slots', () => {
