@@ -4,7 +4,8 @@
  *
  * - Accounts: an exact username (`name`, `@name`, `name@ourdomain`) first,
  *   then usernames starting with the query, then display names with a word
- *   starting with it; most-followed first within each group. Accounts that
+ *   starting with it (accents and case ignored; several words each match a
+ *   word, the last as a prefix); most-followed first within each group. Accounts that
  *   block the viewer or that the viewer blocks are left out. An address on
  *   another domain finds nothing (Starling resolves no remote accounts).
  * - Hashtags: names starting with the query (a leading `#` is ignored), the
@@ -21,7 +22,7 @@ import { isId } from '../domain/ids.js';
 import { normalizeTag } from '../domain/text.js';
 import type { Account, Status } from '../store/schema.js';
 import type { Db } from '../store/db.js';
-import { statusSearchIndexFor } from '../store/search.js';
+import { accountSearchFor, statusSearchIndexFor } from '../store/search.js';
 import type { AppContext } from './context.js';
 import type { TagRef } from './tags.js';
 import { filterVisible } from './views.js';
@@ -107,28 +108,20 @@ export async function searchAccounts(
   }
   if (term === '') return [];
   const name = term.toLowerCase();
-  const namePrefix = `${likeEscape(name)}%`;
-  // SQLite's lower() folds ASCII only; both sides go through the same lower(), so matching is at least consistent.
-  const words = sql<string>`lower(display_name)`;
-  const wordStart = likeEscape(term);
-  const exact = sql<SqlBool>`username_lower = ${name}`;
+  // Both conditions are served by indexes (store/search.ts, migrations/0009): a search reads what matches.
+  const index = accountSearchFor(ctx.db);
+  const exact = sql<SqlBool>`accounts.username_lower = ${name}`;
+  const namePrefix = index.usernameStartsWith(name);
+  const displayName = index.displayNameMatching(term);
 
   let qb = ctx.db.selectFrom('accounts').selectAll();
-  qb = exactOnly
-    ? qb.where(exact)
-    : qb.where((eb) =>
-        eb.or([
-          like(sql.ref('username_lower'), namePrefix),
-          like(words, sql<string>`lower(${`${wordStart}%`})`),
-          like(words, sql<string>`lower(${`% ${wordStart}%`})`),
-        ]),
-      );
+  qb = exactOnly ? qb.where(exact) : qb.where((eb) => (displayName ? eb.or([namePrefix, displayName]) : namePrefix));
   if (viewerId) {
     qb = qb.where(sql<SqlBool>`id NOT IN ${blockedEitherWay(viewerId)}`);
     if (opts.following) qb = qb.where(sql<SqlBool>`id IN (SELECT target_account_id FROM follows WHERE account_id = ${viewerId})`);
   }
   return qb
-    .orderBy(sql`CASE WHEN ${exact} THEN 0 WHEN ${like(sql.ref('username_lower'), namePrefix)} THEN 1 ELSE 2 END`)
+    .orderBy(sql`CASE WHEN ${exact} THEN 0 WHEN ${namePrefix} THEN 1 ELSE 2 END`)
     .orderBy('followers_count', 'desc')
     .orderBy('username_lower', 'asc')
     .limit(opts.limit)

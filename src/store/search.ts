@@ -1,6 +1,6 @@
 /**
- * Full-text search over statuses, behind one small interface so that
- * services never see the engine.
+ * Full-text search over statuses (and, at the end, account search's
+ * conditions), behind small interfaces so that services never see the engine.
  *
  * A search index answers one question: "which statuses match what this
  * person typed?", as a SQL condition on the `statuses` table. The service
@@ -136,4 +136,67 @@ export const postgresStatusSearch: StatusSearchIndex = {
 /** The search index for a database: the one place that knows which engine is behind it. */
 export function statusSearchIndexFor(db: Kysely<any>): StatusSearchIndex {
   return db.getExecutor().adapter instanceof SqliteAdapter ? fts5StatusSearch : postgresStatusSearch;
+}
+
+/**
+ * What account search asks of the database: conditions on a row of `accounts`
+ * (referenced by that name) that the indexes of migrations/0009-account-search.ts
+ * serve, so a search reads what matches rather than every account.
+ */
+export interface AccountSearch {
+  readonly engine: string;
+  /** The username starts with `prefix` (lower case, as `username_lower`): a range on an index. */
+  usernameStartsWith(prefix: string): Expression<SqlBool>;
+  /**
+   * A word of the display name starts with the query's last term and the other terms are words of it
+   * (`parseSearchTerms`, as status search: case- and accent-insensitive). Null when nothing is searchable.
+   */
+  displayNameMatching(query: string): Expression<SqlBool> | null;
+}
+
+/**
+ * The least string above every string that starts with `prefix`, in code point order (which is the byte order
+ * of UTF-8: SQLite's BINARY, PostgreSQL's "C"); null when there is none (a prefix of U+10FFFF only).
+ */
+export function prefixUpperBound(prefix: string): string | null {
+  const chars = [...prefix];
+  while (chars.length > 0) {
+    let next = chars.pop()!.codePointAt(0)! + 1;
+    if (next === 0xd800) next = 0xe000; // surrogates are not characters
+    if (next <= 0x10ffff) return chars.join('') + String.fromCodePoint(next);
+  }
+  return null;
+}
+
+/** `column >= prefix AND column < its upper bound`, over an expression that sorts by code point. */
+function prefixRange(column: Expression<string>, prefix: string): Expression<SqlBool> {
+  const upper = prefixUpperBound(prefix);
+  return upper === null ? sql<SqlBool>`(${column} >= ${prefix})` : sql<SqlBool>`(${column} >= ${prefix} AND ${column} < ${upper})`;
+}
+
+/** SQLite: the username's unique index (BINARY), and FTS5 over `accounts_fts` (rowid = accounts.id). */
+export const fts5AccountSearch: AccountSearch = {
+  engine: 'sqlite-fts5',
+  usernameStartsWith: (prefix) => prefixRange(sql.ref('accounts.username_lower'), prefix),
+  displayNameMatching(query) {
+    const terms = parseSearchTerms(query);
+    if (terms.length === 0) return null;
+    return sql<SqlBool>`accounts.id IN (SELECT rowid FROM accounts_fts WHERE accounts_fts MATCH ${fts5Query(terms)})`;
+  },
+};
+
+/** PostgreSQL: `(username_lower COLLATE "C")` and the GIN index on the display name, expressions exactly as indexed. */
+export const postgresAccountSearch: AccountSearch = {
+  engine: 'postgres-tsvector',
+  usernameStartsWith: (prefix) => prefixRange(sql<string>`(accounts.username_lower COLLATE "C")`, prefix),
+  displayNameMatching(query) {
+    const q = tsQuery(parseSearchTerms(query));
+    if (q === null) return null;
+    return sql<SqlBool>`to_tsvector('simple'::regconfig, starling_unaccent(accounts.display_name)) @@ (${q})`;
+  },
+};
+
+/** The account search conditions for a database. */
+export function accountSearchFor(db: Kysely<any>): AccountSearch {
+  return db.getExecutor().adapter instanceof SqliteAdapter ? fts5AccountSearch : postgresAccountSearch;
 }

@@ -11,7 +11,7 @@ import { createRestAPIClient, MastoHttpError, type mastodon } from 'masto';
 import { createUser, onPostgres, startTestServer, type TestServer, type TestUser } from '../helpers/server.js';
 import { migrateToLatest, openSqlite } from '../../src/store/db.js';
 import { migrations } from '../../src/store/migrations/index.js';
-import { fts5StatusSearch, postgresStatusSearch } from '../../src/store/search.js';
+import { accountSearchFor, fts5AccountSearch, fts5StatusSearch, postgresStatusSearch, prefixUpperBound } from '../../src/store/search.js';
 
 let server: TestServer;
 /**
@@ -229,6 +229,72 @@ describe('accounts', () => {
     expect(ids(await dave.client.v1.accounts.search.list({ q: 'Ophelia', limit: 5 }))).toEqual([alice.id]);
     expect(await statusCode(anon.v1.accounts.search.list({ q: 'mari' }))).toBe(401);
   });
+
+  it('matches display-name words after punctuation and without their accents, and follows a rename', async () => {
+    const frank = await createUser(server.url, 'frankincense');
+    await frank.client.v1.accounts.updateCredentials({ displayName: 'Zoë (la Señora) Quillfeather' });
+    const found = async (q: string) => ids((await dave.client.v2.search.list({ q, type: 'accounts' })).accounts);
+    for (const q of ['zoe', 'ZOË', 'senora', 'Señ', 'quill', 'la senora', 'senora zoe']) expect(await found(q), q).toEqual([frank.id]);
+    for (const q of ['uillfeather', 'zoe x', 'señorita']) expect(await found(q), q).toEqual([]);
+    await frank.client.v1.accounts.updateCredentials({ displayName: 'Gulliver' });
+    expect(await found('quill')).toEqual([]);
+    expect(await found('gulli')).toEqual([frank.id]);
+    expect(await found('franki')).toEqual([frank.id]); // the username, unchanged
+  });
+});
+
+describe('the account search indexes', () => {
+  it('are what a search uses, on either database (no scan of the accounts table)', async () => {
+    const db = server.ctx.db;
+    const index = accountSearchFor(db);
+    const cond = sql<boolean>`${index.usernameStartsWith('mari')} OR ${index.displayNameMatching('ophelia')!}`;
+    if (!onPostgres) {
+      const plan = await sql<{ detail: string }>`EXPLAIN QUERY PLAN SELECT id FROM accounts WHERE ${cond}`.execute(db);
+      const details = plan.rows.map((r) => r.detail);
+      expect(details.join('\n')).toContain('MULTI-INDEX OR');
+      expect(details.some((d) => /^SCAN accounts\b/.test(d))).toBe(false);
+      return;
+    }
+    let plan = '';
+    const rollback = new Error('rollback');
+    await db
+      .transaction()
+      .execute(async (trx) => {
+        await sql`SET LOCAL enable_seqscan = off`.execute(trx);
+        const rows = await sql<{ 'QUERY PLAN': string }>`EXPLAIN SELECT id FROM accounts WHERE ${cond}`.execute(trx);
+        plan = rows.rows.map((r) => r['QUERY PLAN']).join('\n');
+        throw rollback;
+      })
+      .catch((err) => {
+        if (err !== rollback) throw err;
+      });
+    expect(plan).toContain('accounts_username_c');
+    expect(plan).toContain('accounts_display_name_search');
+  });
+
+  it.runIf(!onPostgres)('hold every account once, through renames and deletes (SQLite)', async () => {
+    const db = server.ctx.db;
+    const inIndex = async () => (await sql<{ id: bigint }>`SELECT rowid AS id FROM accounts_fts`.execute(db)).rows.map((r) => String(r.id)).sort();
+    const all = async () => (await db.selectFrom('accounts').select('id').execute()).map((r) => r.id).sort();
+    expect(await inIndex()).toEqual(await all());
+    const gone = await createUser(server.url, 'ephemeral');
+    await gone.client.v1.accounts.updateCredentials({ displayName: 'Transient Tapir' });
+    expect(ids((await dave.client.v2.search.list({ q: 'tapir', type: 'accounts' })).accounts)).toEqual([gone.id]);
+    await db.deleteFrom('accounts').where('id', '=', gone.id).execute();
+    expect((await dave.client.v2.search.list({ q: 'tapir', type: 'accounts' })).accounts).toEqual([]);
+    expect(await inIndex()).toEqual(await all());
+  });
+});
+
+describe('prefixUpperBound', () => {
+  it('is the least string above every string with the prefix, in code point order', () => {
+    expect(prefixUpperBound('mari')).toBe('marj');
+    expect(prefixUpperBound('a_')).toBe('a`');
+    expect(prefixUpperBound('z\u{10FFFF}')).toBe('{');
+    expect(prefixUpperBound('\u{10FFFF}')).toBeNull();
+    expect(prefixUpperBound('\uD7FF')).toBe('\uE000'); // past the surrogates
+    expect(prefixUpperBound('é')).toBe('ê');
+  });
 });
 
 describe('hashtags', () => {
@@ -356,7 +422,7 @@ describe.runIf(onPostgres)('the PostgreSQL index', () => {
   });
 });
 describe('the migration', () => {
-  it('indexes the statuses written before it, and can be undone and redone', async () => {
+  it('index the statuses and accounts written before them, and can be undone and redone', async () => {
     const { db, close } = openSqlite(':memory:');
     try {
       const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
@@ -364,6 +430,7 @@ describe('the migration', () => {
       expect(to0001.error).toBeUndefined();
       const now = new Date().toISOString();
       await db.insertInto('accounts').values({ id: '1000000000000000001', username: 'old', username_lower: 'old', display_name: '', note: '', locked: 0, bot: 0, discoverable: 1, last_status_at: null, created_at: now, updated_at: now }).execute();
+      await db.insertInto('accounts').values({ id: '1000000000000000002', username: 'older', username_lower: 'older', display_name: 'Aged Aardvark', note: '', locked: 0, bot: 0, discoverable: 1, last_status_at: null, created_at: now, updated_at: now }).execute();
       const status = (id: string, text: string, extra: Record<string, unknown> = {}) => ({
         id, account_id: '1000000000000000001', text, content: text, spoiler_text: '', sensitive: 0 as const, visibility: 'public' as const, language: null,
         in_reply_to_id: null, in_reply_to_account_id: null, reblog_of_id: null, application_id: null, distribution: 'push' as const,
@@ -378,13 +445,19 @@ describe('the migration', () => {
         const rows = await db.selectFrom('statuses').select('id').where(fts5StatusSearch.matching('armadillo')!).orderBy('id').execute();
         return rows.map((r) => r.id);
       };
+      const foundAccounts = async () => {
+        const rows = await db.selectFrom('accounts').select('id').where(fts5AccountSearch.displayNameMatching('aardv')!).execute();
+        return rows.map((r) => r.id);
+      };
       await migrateToLatest(db);
       expect(await found()).toEqual(['1000000000000000010']);
+      expect(await foundAccounts()).toEqual(['1000000000000000002']);
       expect((await migrator.migrateTo('0001-core')).error).toBeUndefined();
-      const left = await sql<{ name: string }>`SELECT name FROM sqlite_master WHERE name LIKE 'statuses_fts%'`.execute(db);
+      const left = await sql<{ name: string }>`SELECT name FROM sqlite_master WHERE name LIKE 'statuses_fts%' OR name LIKE 'accounts_fts%'`.execute(db);
       expect(left.rows).toEqual([]);
       await migrateToLatest(db);
       expect(await found()).toEqual(['1000000000000000010']);
+      expect(await foundAccounts()).toEqual(['1000000000000000002']);
     } finally {
       await close();
     }

@@ -8,6 +8,7 @@ import * as m0005 from './0005-pull-index.js';
 import * as m0006 from './0006-search-postgres.js';
 import * as m0007 from './0007-read-fences.js';
 import * as m0008 from './0008-pull-covering.js';
+import * as m0009 from './0009-account-search.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-core': m0001,
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '0006-search-postgres': m0006,
   '0007-read-fences': m0007,
   '0008-pull-covering': m0008,
+  '0009-account-search': m0009,
 };
