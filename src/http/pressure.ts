@@ -132,6 +132,17 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
   const maxPoolWaitMs = p.deferrable.maxDbPoolWaitMs;
   const maxJobLagMs = p.deferrable.maxJobLagSeconds * 1000;
   let shed = 0;
+  // under-pressure's event-loop delay is the mean over the interval it last measured, and its histogram runs from
+  // registration: just after `listen` the figure describes the node's start (warm-up holds the loop for up to its
+  // budget), which is not load. Shedding on it turned a node's first deferrable requests away just after /readyz
+  // said ready (test/integration/pressure-start.test.ts). Three intervals: the one that held the start, the next
+  // (the histogram's own timer may record the start's long tick only after under-pressure reset it), and a margin
+  // for a timer that fires late.
+  let startingUntil = Infinity;
+  const starting = () => performance.now() < startingUntil;
+  app.addHook('onListen', async () => {
+    startingUntil = performance.now() + 3 * p.sampleIntervalMs;
+  });
   const refused = (req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined, priority: Priority) => {
     shed++;
     ctx.metrics.shed.inc({ priority, reason: type });
@@ -156,6 +167,7 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     pressureHandler: ((req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {
       const priority = priorityOf(req.method, req.url);
       if (priority === 'exempt' || ops.isProbe(req.headers[PROBE_HEADER])) return undefined;
+      if (type === 'eventLoopDelay' && starting()) return undefined;
       if (priority === 'essential') {
         // Shed last: only above the essential limits, whichever of under-pressure's checks fired first (the
         // writer's own bound covers a write backlog). An unknown delay (Infinity: no timer fired in the interval)
@@ -224,7 +236,7 @@ export async function installPressure(app: FastifyInstance, ctx: AppContext, ops
     const utilisation = performance.eventLoopUtilization(now, elu).utilization;
     elu = now;
     // under-pressure's delay (NaN → Infinity when no timer fired in the interval: the loop was blocked throughout).
-    const delayMs = app.memoryUsage().eventLoopDelay;
+    const delayMs = starting() ? 0 : app.memoryUsage().eventLoopDelay;
     deferrable.update({ utilisation, delayMs: Number.isFinite(delayMs) ? delayMs : Number.MAX_VALUE });
     // A calm node's queue may stand a little while it serves a burst: that is not pressure.
     pressed = essentialWaitRefusals > 0 || (queue.congested() && !calm);
