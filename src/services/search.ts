@@ -5,9 +5,10 @@
  * - Accounts: an exact username (`name`, `@name`, `name@ourdomain`) first,
  *   then usernames starting with the query, then display names with a word
  *   starting with it (accents and case ignored; several words each match a
- *   word, the last as a prefix); most-followed first within each group. Accounts that
- *   block the viewer or that the viewer blocks are left out. An address on
- *   another domain finds nothing (Starling resolves no remote accounts).
+ *   word, the last as a prefix); most-followed first within each group.
+ *   Accounts that block the viewer or that the viewer blocks are left out. An
+ *   address on another domain finds nothing (Starling resolves no remote
+ *   accounts).
  * - Hashtags: names starting with the query (a leading `#` is ignored), the
  *   exact name first.
  * - Statuses: full text through the status search index (store/search.ts),

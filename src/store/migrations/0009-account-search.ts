@@ -3,8 +3,9 @@
  * instead of every account. Frozen: a later change is a new migration.
  *
  * Before it, `searchAccounts` matched `lower(display_name) LIKE '% word%'`,
- * which no index serves: every search read the whole accounts table (about
- * 50 ms on 100,000 accounts on SQLite, the event loop held all the while).
+ * which no index serves: every search read the whole accounts table (25–45 ms
+ * a search on 100,000 accounts on SQLite, the event loop held all the while;
+ * docs/PERFORMANCE.md).
  *
  * - Display names: word prefixes through a full-text index, as status search
  *   (0002, 0006), with the same tokenizers: case- and accent-insensitive.
