@@ -6,7 +6,7 @@
  * queries that must never reach the full-text engine as syntax.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Migrator, sql } from 'kysely';
+import { Migrator, sql, type RawBuilder } from 'kysely';
 import { createRestAPIClient, MastoHttpError, type mastodon } from 'masto';
 import { createUser, onPostgres, startTestServer, type TestServer, type TestUser } from '../helpers/server.js';
 import { migrateToLatest, openSqlite } from '../../src/store/db.js';
@@ -32,6 +32,28 @@ async function statuses(user: TestUser | null, q: string, extra: Partial<mastodo
 async function raw(path: string, token?: string) {
   const res = await fetch(`${server.url}${path}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/**
+ * PostgreSQL's plan for `query` with sequential scans off (so a tiny test table is read through an index if one
+ * fits), in a transaction rolled back after: `before` (a DDL statement) is undone with it.
+ */
+async function postgresPlan(query: RawBuilder<unknown>, before?: RawBuilder<unknown>): Promise<string> {
+  let plan = '';
+  const rollback = new Error('rollback');
+  await server.ctx.db
+    .transaction()
+    .execute(async (trx) => {
+      if (before) await before.execute(trx);
+      await sql`SET LOCAL enable_seqscan = off`.execute(trx);
+      const rows = await sql<{ 'QUERY PLAN': string }>`EXPLAIN ${query}`.execute(trx);
+      plan = rows.rows.map((r) => r['QUERY PLAN']).join('\n');
+      throw rollback;
+    })
+    .catch((err) => {
+      if (err !== rollback) throw err;
+    });
+  return plan;
 }
 
 async function statusCode(p: PromiseLike<unknown>): Promise<number | undefined> {
@@ -255,19 +277,7 @@ describe('the account search indexes', () => {
       expect(details.some((d) => /^SCAN accounts\b/.test(d))).toBe(false);
       return;
     }
-    let plan = '';
-    const rollback = new Error('rollback');
-    await db
-      .transaction()
-      .execute(async (trx) => {
-        await sql`SET LOCAL enable_seqscan = off`.execute(trx);
-        const rows = await sql<{ 'QUERY PLAN': string }>`EXPLAIN SELECT id FROM accounts WHERE ${cond}`.execute(trx);
-        plan = rows.rows.map((r) => r['QUERY PLAN']).join('\n');
-        throw rollback;
-      })
-      .catch((err) => {
-        if (err !== rollback) throw err;
-      });
+    const plan = await postgresPlan(sql`SELECT id FROM accounts WHERE ${cond}`);
     expect(plan).toContain('accounts_username_c');
     expect(plan).toContain('accounts_display_name_search');
   });
@@ -403,21 +413,9 @@ describe.runIf(onPostgres)('the PostgreSQL index', () => {
   it('is what a search uses: the condition repeats the index expression and predicate', async () => {
     await alice.client.v1.statuses.create({ status: 'pangolin in the planner' });
     const cond = postgresStatusSearch.matching('pangolin')!;
-    let plan = '';
-    // Rolled back at the end: the other index a tiny table would be read through is dropped only to see whether this one fits.
-    const rollback = new Error('rollback');
-    await server.ctx.db
-      .transaction()
-      .execute(async (trx) => {
-        await sql`DROP INDEX statuses_reblog_of`.execute(trx);
-        await sql`SET LOCAL enable_seqscan = off`.execute(trx);
-        const rows = await sql<{ 'QUERY PLAN': string }>`EXPLAIN SELECT id FROM statuses WHERE ${cond}`.execute(trx);
-        plan = rows.rows.map((r) => r['QUERY PLAN']).join('\n');
-        throw rollback;
-      })
-      .catch((err) => {
-        if (err !== rollback) throw err;
-      });
+    // The other index a tiny table would be read through is dropped (and restored by the rollback) only to see
+    // whether this one fits.
+    const plan = await postgresPlan(sql`SELECT id FROM statuses WHERE ${cond}`, sql`DROP INDEX statuses_reblog_of`);
     expect(plan).toContain('statuses_search');
   });
 });
